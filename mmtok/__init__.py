@@ -1,0 +1,63 @@
+"""mmtok: the multimodal tokenizer for vision-language models.
+
+    import mmtok
+    tok = mmtok.get_tokenizer("qwen2")                  # text: encode / decode
+    plan = mmtok.plan_image("qwen2-vl", "photo.jpg")      # sizes and token count from the header alone
+    proc = mmtok.get_processor("qwen2-vl")                # messages -> input_ids, pixel_values, ...
+    batch = proc(messages, add_generation_prompt=True)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+__all__ = ["get_tokenizer", "get_processor", "plan_image", "model_names", "tokenizer_names", "errors"]
+
+
+def get_tokenizer(name_or_path: str):
+    """A text tokenizer by registered name ("qwen2", "cl100k_base", ...) or a local tokenizer.json path."""
+    from .text import get_tokenizer as _get
+
+    return _get(name_or_path)
+
+
+def tokenizer_names() -> list[str]:
+    from .text import tokenizer_names as _names
+
+    return _names()
+
+
+def model_names() -> list[str]:
+    from .vision.families import model_names as _names
+
+    return _names()
+
+
+def get_processor(model: str, *, special_in_text: str = "error", padding_side: str = "right", **options):
+    """A processor for `model`; options configure the family (e.g. min_pixels, max_pixels, rgb)."""
+    from .sequence.processor import Processor
+    from .vision.families import get_family
+
+    family = get_family(model, **options)
+    return Processor(family, get_tokenizer(family.tokenizer_name), special_in_text=special_in_text, padding_side=padding_side)
+
+
+def plan_image(model: str, image_or_size: Any, **options):
+    """The plan of one image (`.size`, `.resized`, `.grid_thw`, `.tokens`, `.limits`) from its size alone.
+
+    `image_or_size` is a (height, width) tuple, a path (read for its header only), bytes, a PIL image
+    or an array.
+    """
+    from .vision.families import get_family
+
+    return get_family(model, **options).plan(image_or_size)
+
+
+def __getattr__(name: str):
+    if name == "errors":
+        import importlib
+
+        return importlib.import_module(".errors", __name__)
+    raise AttributeError(f"module 'mmtok' has no attribute {name!r}")

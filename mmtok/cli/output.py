@@ -1,0 +1,24 @@
+"""One output sink: JSON lines or aligned human text on stdout; notes on stderr."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def emit_json(obj) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+
+
+def note(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def hw(size) -> str:
+    return f"{size[0]} x {size[1]}"
+
+
+def table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in [header, *rows]]
+    return "\n".join(line.rstrip() for line in lines)

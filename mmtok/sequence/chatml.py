@@ -1,0 +1,73 @@
+"""ChatML, as Qwen2-VL's and Qwen2.5-VL's chat template writes it, rendered into pieces.
+
+Reproduces the published `chat_template.json` of Qwen/Qwen2-VL-7B-Instruct (Jinja) in Python:
+
+    {% if loop.first and message['role'] != 'system' %}<|im_start|>system
+    You are a helpful assistant.<|im_end|>
+    {% endif %}<|im_start|>{{ role }}\n ... <|im_end|>\n ... {% if add_generation_prompt %}<|im_start|>assistant\n
+
+An image item becomes `<|vision_start|><|image_pad|><|vision_end|>` (preceded by "Picture n: " with
+add_vision_id), a video item the same with `<|video_pad|>`; no newline is written between a vision
+block and the text after it. The test suite renders the Jinja template itself with transformers and
+compares.
+"""
+
+from __future__ import annotations
+
+from .messages import is_image_item
+from .pieces import Media, Piece, Special, Text
+
+DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
+
+
+def render_chatml(
+    messages: list[dict],
+    *,
+    add_generation_prompt: bool = False,
+    add_vision_id: bool = False,
+    default_system: str | None = DEFAULT_SYSTEM_PROMPT,
+    vision_start: str = "<|vision_start|>",
+    vision_end: str = "<|vision_end|>",
+) -> list[Piece]:
+    pieces: list[Piece] = []
+    start, end = Special("<|im_start|>"), Special("<|im_end|>")
+    images = videos = 0
+    for i, message in enumerate(messages):
+        role = message["role"]
+        if i == 0 and role != "system" and default_system is not None:
+            pieces += [start, Text(f"system\n{default_system}"), end, Text("\n")]
+        pieces += [start, Text(f"{role}\n")]
+        content = message.get("content")
+        if isinstance(content, str):
+            pieces.append(Text(content, user=True))
+        else:
+            for item in content or ():
+                if is_image_item(item):
+                    images += 1
+                    if add_vision_id:
+                        pieces.append(Text(f"Picture {images}: "))
+                    pieces += [Special(vision_start), Media("image", images - 1), Special(vision_end)]
+                elif item.get("type") == "video" or "video" in item:
+                    videos += 1
+                    if add_vision_id:
+                        pieces.append(Text(f"Video {videos}: "))
+                    pieces += [Special(vision_start), Media("video", videos - 1), Special(vision_end)]
+                elif "text" in item:
+                    pieces.append(Text(item["text"], user=True))
+        pieces += [end, Text("\n")]
+    if add_generation_prompt:
+        pieces += [start, Text("assistant\n")]
+    return pieces
+
+
+def pieces_to_text(pieces: list[Piece], media_text: dict[str, str]) -> str:
+    """The template's string, with each media slot written as `media_text[kind]`."""
+    out = []
+    for piece in pieces:
+        if isinstance(piece, Special):
+            out.append(piece.token * piece.count)
+        elif isinstance(piece, Text):
+            out.append(piece.text)
+        else:
+            out.append(media_text[piece.kind])
+    return "".join(out)

@@ -1,0 +1,37 @@
+"""The pieces a chat template renders into, before any text is encoded.
+
+Keeping control tokens, user text and media slots apart until encoding is what lets mmtok refuse to
+turn a special token's spelling inside user text into a control token, and expand each media slot to
+its exact token count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Special:
+    """A control token written by the template (e.g. <|im_start|>), `count` times in a row."""
+
+    token: str
+    count: int = 1
+
+
+@dataclass(frozen=True)
+class Text:
+    """Text; `user` marks text that came from the messages rather than from the template."""
+
+    text: str
+    user: bool = False
+
+
+@dataclass(frozen=True)
+class Media:
+    """The slot of the `index`-th image (or video) of the conversation, expanded by its family."""
+
+    kind: str
+    index: int
+
+
+Piece = Special | Text | Media

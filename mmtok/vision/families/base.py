@@ -1,0 +1,74 @@
+"""What every model family provides: a plan from sizes, pixels from a plan, and its sequence layout."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+import numpy as np
+
+from .. import io
+from ..plan import ImagePlan
+from ...sequence.pieces import Media, Piece
+
+
+class VisionFamily(ABC):
+    """One model family, configured with its options. Subclasses register themselves in FAMILIES."""
+
+    #: registry name, e.g. "qwen2-vl"
+    name: str
+    #: registry name of the text tokenizer the family's checkpoints use
+    tokenizer_name: str
+    #: where the behaviour comes from (shown by outputs and docs)
+    reference: str
+
+    def __init__(self, *, rgb: str = "reference", exif_transpose: bool | None = None):
+        if rgb not in io.RGB_MODES:
+            from ...errors import InvalidOptionError
+
+            raise InvalidOptionError(f"rgb must be one of {', '.join(io.RGB_MODES)}; got {rgb!r}")
+        self.rgb = rgb
+        self.exif_transpose = exif_transpose
+
+    # -- plan: sizes only ---------------------------------------------------------------------------
+
+    @property
+    @abstractmethod
+    def limits(self) -> dict:
+        """The pixel budget in force, reported by every output."""
+
+    @abstractmethod
+    def plan_size(self, size: tuple[int, int], source: str | None = None) -> ImagePlan:
+        """The plan for an image of `size` (height, width)."""
+
+    def plan(self, image: Any) -> ImagePlan:
+        """Plan for an image input or a (height, width) size; a path is read for its header only."""
+        size = io.image_size(image, exif_transpose=self.exif_transpose)
+        return self.plan_size(size, source=io.describe(image))
+
+    # -- pixels --------------------------------------------------------------------------------------
+
+    def load(self, image: Any):
+        """The RGB PIL image the reference would resize."""
+        return io.load_rgb(image, rgb=self.rgb, exif_transpose=self.exif_transpose)
+
+    @abstractmethod
+    def image_features(self, rgb_image, plan: ImagePlan) -> np.ndarray:
+        """The model input rows for one decoded RGB image, following `plan`."""
+
+    @abstractmethod
+    def preprocess_images(self, images: list[Any]) -> tuple[dict[str, np.ndarray], list[ImagePlan]]:
+        """The image processor's output dict for `images`, and the plan of each image."""
+
+    # -- sequence ------------------------------------------------------------------------------------
+
+    @abstractmethod
+    def render(self, messages: list[dict], *, add_generation_prompt: bool, **template_options) -> list[Piece]:
+        """The chat template, with a Media slot where each image goes."""
+
+    @abstractmethod
+    def expand(self, media: Media, plan: ImagePlan) -> list[Piece]:
+        """What one media slot becomes in the token sequence."""
+
+    #: special tokens whose positions carry each modality (for mm_token_type_ids)
+    modality_tokens: dict[str, str] = {}

@@ -1,0 +1,134 @@
+"""Qwen2-VL still images.
+
+Reference: transformers 5.23 `models/qwen2_vl/` (`Qwen2VLImageProcessorPil`, `Qwen2VLProcessor`)
+and the Qwen/Qwen2-VL-7B-Instruct checkpoint's preprocessor_config.json and chat template.
+
+* Plan: smart resize to multiples of patch_size * merge_size = 28 within [min_pixels, max_pixels]
+  (checkpoint: 3,136 and 12,845,056, i.e. 4 to 16,384 tokens); the aspect ratio must be at most 200.
+  A still image is one temporal group (grid t = 1); grid (1, H'/14, W'/14); tokens = t*h*w / 2**2.
+* Pixels: RGB, bicubic resize (Pillow), x/255, CLIP mean/std, duplicated into 2 frames, patchified
+  into rows of 3*2*14*14 = 1176 in merge-block order (see pixels.patchify_merged).
+* Sequence: `<|vision_start|>` + `<|image_pad|>` x tokens + `<|vision_end|>` in ChatML.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ...sequence.chatml import render_chatml
+from ...sequence.pieces import Media, Piece, Special
+from .. import geometry, pixels
+from ..plan import ImagePlan
+from . import FAMILIES
+from .base import VisionFamily
+
+OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+OPENAI_CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+@dataclass(frozen=True)
+class QwenVisionSpec:
+    """The numbers that fix a Qwen-style vision input."""
+
+    patch_size: int = 14
+    merge_size: int = 2
+    temporal_patch_size: int = 2
+    min_pixels: int = 56 * 56  # checkpoint preprocessor_config.json: 3,136
+    max_pixels: int = 16384 * 28 * 28  # checkpoint preprocessor_config.json: 12,845,056
+    max_ratio: float = 200
+    image_mean: tuple[float, ...] = OPENAI_CLIP_MEAN
+    image_std: tuple[float, ...] = OPENAI_CLIP_STD
+    rescale_factor: float = 1 / 255
+    image_token: str = "<|image_pad|>"
+    video_token: str = "<|video_pad|>"
+    vision_start: str = "<|vision_start|>"
+    vision_end: str = "<|vision_end|>"
+
+    @property
+    def factor(self) -> int:
+        return self.patch_size * self.merge_size
+
+
+class QwenVLFamily(VisionFamily):
+    """Qwen2-VL-style families: smart resize, merged patches, pad tokens between vision start/end."""
+
+    spec: QwenVisionSpec
+
+    def __init__(self, *, min_pixels: int | None = None, max_pixels: int | None = None, **options):
+        super().__init__(**options)
+        self.min_pixels = self.spec.min_pixels if min_pixels is None else min_pixels
+        self.max_pixels = self.spec.max_pixels if max_pixels is None else max_pixels
+        geometry.check_limits(self.min_pixels, self.max_pixels)
+        self.modality_tokens = {"image": self.spec.image_token, "video": self.spec.video_token}
+
+    @property
+    def limits(self) -> dict:
+        return {"min_pixels": self.min_pixels, "max_pixels": self.max_pixels}
+
+    def plan_size(self, size: tuple[int, int], source: str | None = None) -> ImagePlan:
+        spec = self.spec
+        height, width = size
+        resized = geometry.smart_resize(
+            height,
+            width,
+            factor=spec.factor,
+            min_pixels=self.min_pixels,
+            max_pixels=self.max_pixels,
+            max_ratio=spec.max_ratio,
+            source=source or "image",
+        )
+        grid = (1, resized[0] // spec.patch_size, resized[1] // spec.patch_size)
+        tokens = grid[0] * grid[1] * grid[2] // spec.merge_size**2
+        return ImagePlan(self.name, (height, width), resized, grid, tokens, self.limits, source)
+
+    def image_features(self, rgb_image, plan: ImagePlan) -> np.ndarray:
+        spec = self.spec
+        resized = pixels.resize_bicubic(rgb_image, plan.resized)
+        lut = pixels.normalize_lut(spec.image_mean, spec.image_std, spec.rescale_factor)
+        planes = pixels.normalized_planes(np.asarray(resized), lut)
+        return pixels.patchify_merged(
+            planes, patch_size=spec.patch_size, merge_size=spec.merge_size, temporal_patch_size=spec.temporal_patch_size
+        )
+
+    def preprocess_images(self, images: list[Any]) -> tuple[dict[str, np.ndarray], list[ImagePlan]]:
+        from ..io import describe
+
+        plans, rows = [], []
+        for image in images:
+            rgb = self.load(image)
+            plan = self.plan_size((rgb.height, rgb.width), source=describe(image))
+            rows.append(self.image_features(rgb, plan))
+            plans.append(plan)
+        if rows:
+            pixel_values = rows[0] if len(rows) == 1 else np.concatenate(rows, axis=0)
+        else:
+            pixel_values = np.zeros((0, 3 * self.spec.temporal_patch_size * self.spec.patch_size**2), np.float32)
+        grid = np.array([p.grid_thw for p in plans], dtype=np.int64).reshape(-1, 3)
+        return {"pixel_values": pixel_values, "image_grid_thw": grid}, plans
+
+    def render(self, messages: list[dict], *, add_generation_prompt: bool, **template_options) -> list[Piece]:
+        return render_chatml(
+            messages,
+            add_generation_prompt=add_generation_prompt,
+            vision_start=self.spec.vision_start,
+            vision_end=self.spec.vision_end,
+            **template_options,
+        )
+
+    def expand(self, media: Media, plan: ImagePlan) -> list[Piece]:
+        if media.kind != "image":
+            from ...errors import UnsupportedInputError
+
+            raise UnsupportedInputError(f"{self.name} {media.kind}", media, "images (videos are not supported yet)")
+        return [Special(self.spec.image_token, plan.tokens)]
+
+
+@FAMILIES.register("qwen2-vl", aliases=("qwen2_vl", "qwen2vl", "Qwen/Qwen2-VL-7B-Instruct", "Qwen/Qwen2-VL-2B-Instruct"))
+class Qwen2VL(QwenVLFamily):
+    name = "qwen2-vl"
+    tokenizer_name = "qwen2"
+    reference = "transformers 5.23 Qwen2VLProcessor + Qwen2VLImageProcessorPil, Qwen2-VL checkpoint limits"
+    spec = QwenVisionSpec()
