@@ -28,7 +28,11 @@ def render_chatml(
     default_system: str | None = DEFAULT_SYSTEM_PROMPT,
     vision_start: str = "<|vision_start|>",
     vision_end: str = "<|vision_end|>",
+    style: str = "qwen2",
 ) -> list[Piece]:
+    """`style="qwen2"`: Qwen2-VL/Qwen2.5-VL's template, every role written alike. `style="qwen3"`:
+    Qwen3-VL's template: only a first system message is written, and only as text; other system
+    messages are dropped; vision blocks are written in user turns only (assistant turns keep text)."""
     pieces: list[Piece] = []
     start, end = Special("<|im_start|>"), Special("<|im_end|>")
     images = videos = 0
@@ -36,22 +40,31 @@ def render_chatml(
         role = message["role"]
         if i == 0 and role != "system" and default_system is not None:
             pieces += [start, Text(f"system\n{default_system}"), end, Text("\n")]
+        text_only = False
+        if style == "qwen3":
+            if role == "system" and i > 0:
+                continue
+            text_only = role != "user"
         pieces += [start, Text(f"{role}\n")]
         content = message.get("content")
         if isinstance(content, str):
             pieces.append(Text(content, user=True))
         else:
-            for item in content or ():
-                if is_image_item(item):
+            for j, item in enumerate(content or ()):
+                where = f"message {i}, item {j}"
+                if text_only:
+                    if "text" in item:
+                        pieces.append(Text(item["text"], user=True))
+                elif is_image_item(item):
                     images += 1
                     if add_vision_id:
                         pieces.append(Text(f"Picture {images}: "))
-                    pieces += [Special(vision_start), Media("image", images - 1), Special(vision_end)]
+                    pieces += [Special(vision_start), Media("image", images - 1, item, where), Special(vision_end)]
                 elif item.get("type") == "video" or "video" in item:
                     videos += 1
                     if add_vision_id:
                         pieces.append(Text(f"Video {videos}: "))
-                    pieces += [Special(vision_start), Media("video", videos - 1), Special(vision_end)]
+                    pieces += [Special(vision_start), Media("video", videos - 1, item, where), Special(vision_end)]
                 elif "text" in item:
                     pieces.append(Text(item["text"], user=True))
         pieces += [end, Text("\n")]

@@ -54,14 +54,17 @@ def check_messages(messages: Any) -> list[dict]:
     return list(messages)
 
 
-def collect_images(messages: list[dict]) -> list[Any]:
-    """Image sources in the order the template writes them."""
-    images = []
-    for i, message in enumerate(messages):
-        content = message.get("content")
-        if isinstance(content, str):
-            continue
-        for j, item in enumerate(content):
-            if is_image_item(item):
-                images.append(image_source(item, f"message {i}, item {j}"))
-    return images
+def media_sources(pieces: list, kind: str) -> list[Any]:
+    """The sources of the media slots of `kind` in `pieces`, in the order the template wrote them."""
+    out = []
+    for piece in pieces:
+        if getattr(piece, "kind", None) == kind and hasattr(piece, "item"):
+            out.append(image_source(piece.item, piece.where) if kind == "image" else video_source(piece.item, piece.where))
+    return out
+
+
+def video_source(item: dict, where: str) -> Any:
+    for key in ("video", "url", "path"):
+        if item.get(key) is not None:
+            return item[key]
+    raise MessageFormatError(f"{where}: a video item needs its video (a file, or a list of frames) under 'video', 'url' or 'path'")

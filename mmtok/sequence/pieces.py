@@ -7,7 +7,8 @@ its exact token count.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,10 @@ class Media:
 
     kind: str
     index: int
+    #: the message's content item (holding the source), where it is known
+    item: Any = field(default=None, compare=False, hash=False, repr=False)
+    #: where the item sits in the messages, for error messages
+    where: str = field(default="", compare=False, hash=False)
 
 
 Piece = Special | Text | Media

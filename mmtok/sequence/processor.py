@@ -14,7 +14,7 @@ import numpy as np
 from ..errors import InvalidOptionError, MessageFormatError
 from ..vision.plan import ImagePlan
 from .encode import encode_pieces
-from .messages import check_messages, collect_images
+from .messages import check_messages, media_sources
 from .pieces import Media
 
 MM_TYPE_IDS = {"image": 1, "video": 2}  # transformers' create_mm_token_type_ids
@@ -78,10 +78,9 @@ class Processor:
         all_images: list[Any] = []
         rendered = []
         for conversation in batch:
-            conversation = check_messages(conversation)
-            images = collect_images(conversation)
-            rendered.append((self.family.render(conversation, add_generation_prompt=add_generation_prompt, **template_options), len(all_images)))
-            all_images.extend(images)
+            pieces = self.family.render(check_messages(conversation), add_generation_prompt=add_generation_prompt, **template_options)
+            rendered.append((pieces, len(all_images)))
+            all_images.extend(media_sources(pieces, "image"))
         data, plans = self.family.preprocess_images(all_images) if all_images else ({}, [])
 
         sequences = []

@@ -1,4 +1,5 @@
-"""Qwen2-VL processor: the published worked example, and parity with transformers' Qwen2VLProcessor."""
+"""Qwen processors: the published Qwen2-VL worked example, and parity with transformers' Qwen2VLProcessor,
+Qwen2_5_VLProcessor and Qwen3VLProcessor (checkpoint settings and chat templates)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from PIL import Image
 
 import mmtok
 from mmtok.errors import SpecialTokenError
+from conftest import QWEN_MODELS
 
 # The issue's published worked example (Qwen2-VL model card / transformers docs): a 336 x 500 image
 # and the text "请描述一下图片。".
@@ -50,14 +52,23 @@ def conversations(images, paths):
     ]
     yield [{"role": "user", "content": "Just text, with café and naïve (NFC: cafe\u0301)."}]
     yield [{"role": "user", "content": [{"type": "image", "path": str(paths[0])}, {"type": "image", "url": str(paths[1])}, {"type": "text", "text": "Files."}]}]
+    yield [
+        {"role": "system", "content": "First system."},
+        {"role": "user", "content": [{"type": "image", "image": a}, {"type": "text", "text": "one"}]},
+        {"role": "system", "content": [{"type": "text", "text": "A later system turn."}]},
+        {"role": "assistant", "content": "Two."},
+        {"role": "user", "content": [{"type": "text", "text": "three"}]},
+    ]
 
 
+@pytest.mark.parametrize("model", QWEN_MODELS)
 @pytest.mark.parametrize("add_generation_prompt", [True, False])
-def test_matches_reference_processor(ref_qwen2vl_processor, photos, photo_files, add_generation_prompt):
+def test_matches_reference_processor(ref_processors, photos, photo_files, add_generation_prompt, model):
     rng = np.random.default_rng(5)
-    proc = mmtok.get_processor("qwen2-vl")
+    proc = mmtok.get_processor(model)
+    reference = ref_processors(model)
     for messages in conversations(_images(rng, photos), photo_files):
-        ref = ref_qwen2vl_processor.apply_chat_template(
+        ref = reference.apply_chat_template(
             messages, add_generation_prompt=add_generation_prompt, tokenize=True, return_dict=True, return_tensors="np"
         )
         mine = proc(messages, add_generation_prompt=add_generation_prompt)
@@ -69,7 +80,7 @@ def test_matches_reference_processor(ref_qwen2vl_processor, photos, photo_files,
                 assert np.array_equal(mine[key].view(np.uint32), ref[key].view(np.uint32))
             else:
                 np.testing.assert_array_equal(mine[key], ref[key], err_msg=key)
-        text = ref_qwen2vl_processor.apply_chat_template(messages, add_generation_prompt=add_generation_prompt, tokenize=False)
+        text = reference.apply_chat_template(messages, add_generation_prompt=add_generation_prompt, tokenize=False)
         assert proc.apply_chat_template(messages, add_generation_prompt=add_generation_prompt) == text
 
 

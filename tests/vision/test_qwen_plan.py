@@ -71,3 +71,19 @@ def test_plan_reports_limits_used():
     plan = mmtok.plan_image("qwen2-vl", (1080, 1920))
     assert plan.limits == {"min_pixels": 3136, "max_pixels": 12845056}
     assert mmtok.plan_image("qwen2-vl", (1080, 1920), max_pixels=1003520).limits["max_pixels"] == 1003520
+
+
+def test_qwen3_vl_plans_match_reference():
+    """Qwen3-VL: factor 32 and its checkpoint's 65,536 / 16,777,216 limits, through the reference processor."""
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize
+
+    from conftest import reference_image_processor
+
+    ref = reference_image_processor("qwen3-vl")
+    sizes = random_sizes(np.random.default_rng(8), 1000)
+    for h, w in sizes:
+        plan = mmtok.plan_image("qwen3-vl", (h, w))
+        assert plan.resized == smart_resize(h, w, factor=32, min_pixels=65536, max_pixels=16777216), (h, w)
+        patches = ref.get_number_of_image_patches(h, w, {})
+        assert plan.patches == patches and plan.tokens == patches // 4, (h, w)
+    assert mmtok.plan_image("qwen2.5-vl", (1080, 1920)).limits == {"min_pixels": 3136, "max_pixels": 12845056}

@@ -5,7 +5,12 @@ from __future__ import annotations
 from ...registry import Registry
 from .base import VisionFamily
 
-FAMILIES: Registry[VisionFamily] = Registry("model", modules=("mmtok.vision.families.qwen2_vl",))
+FAMILIES: Registry[VisionFamily] = Registry("model", modules=(
+        "mmtok.vision.families.qwen2_vl",
+        "mmtok.vision.families.qwen2_5_vl",
+        "mmtok.vision.families.qwen3_vl",
+    ),
+)
 
 
 def get_family(model: str, **options) -> VisionFamily:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ...sequence.chatml import render_chatml
+from ...sequence.chatml import DEFAULT_SYSTEM_PROMPT, render_chatml
 from ...sequence.pieces import Media, Piece, Special
 from .. import geometry, pixels
 from ..plan import ImagePlan
@@ -56,6 +56,10 @@ class QwenVLFamily(VisionFamily):
     """Qwen2-VL-style families: smart resize, merged patches, pad tokens between vision start/end."""
 
     spec: QwenVisionSpec
+    #: the chat template's system prompt when the conversation has none (None: the template writes none)
+    default_system: str | None = DEFAULT_SYSTEM_PROMPT
+    #: chatml.render_chatml style: which roles carry vision blocks, how system turns are written
+    template_style: str = "qwen2"
 
     def __init__(self, *, min_pixels: int | None = None, max_pixels: int | None = None, **options):
         super().__init__(**options)
@@ -115,6 +119,8 @@ class QwenVLFamily(VisionFamily):
             add_generation_prompt=add_generation_prompt,
             vision_start=self.spec.vision_start,
             vision_end=self.spec.vision_end,
+            default_system=self.default_system,
+            style=self.template_style,
             **template_options,
         )
 
