@@ -159,3 +159,84 @@ class TokenIdError(MmtokError, ValueError):
             f"{what} is not in the vocabulary of the text tokenizer {tokenizer!r} ({n_vocab:,} tokens); "
             "decode ids with the tokenizer that made them"
         )
+
+
+# --- grounding ------------------------------------------------------------------------------------
+
+
+class GroundingError(MmtokError, ValueError):
+    """Boxes or points given to mmtok that cannot be converted (wrong arity, not numbers, ...)."""
+
+    exit_code = 2
+
+
+class GroundingParseError(GroundingError):
+    """Model output whose boxes or points cannot be read. `text` is the offending part of the output."""
+
+    def __init__(self, model: str, text: str, problem: str, fix: str | None = None):
+        self.model, self.text = model, text
+        shown = text if len(text) <= 120 else text[:117] + "..."
+        super().__init__(f"{model} output {shown!r}: {problem}" + (f"; {fix}" if fix else ""))
+
+
+# --- videos ---------------------------------------------------------------------------------------
+
+
+class VideoError(MmtokError, ValueError):
+    """Base class of problems with one video input. `source` names the input."""
+
+    def __init__(self, source: str, message: str):
+        self.source = source
+        super().__init__(f"{source}: {message}")
+
+
+class VideoNotFoundError(VideoError, FileNotFoundError):
+    def __init__(self, source: str):
+        super().__init__(source, "no such file; check the path (relative paths are taken from the current directory)")
+
+
+class NotAVideoError(VideoError):
+    def __init__(self, source: str, detail: str = ""):
+        extra = f" ({detail})" if detail else ""
+        super().__init__(
+            source,
+            f"not a readable video{extra}; pass a video file PyAV/FFmpeg can open (MP4, MKV, WebM, AVI, MOV, ...), "
+            "a list of frame images, or a (T, H, W, 3) uint8 array",
+        )
+
+
+class EmptyVideoError(VideoError):
+    def __init__(self, source: str, detail: str = "it has no frames"):
+        super().__init__(source, f"{detail}; there is nothing to sample, skip it")
+
+
+class TruncatedVideoError(VideoError):
+    def __init__(self, source: str, detail: str):
+        super().__init__(source, f"is truncated ({detail}); re-download or re-encode it, or skip it")
+
+
+class VideoSamplingError(VideoError):
+    """The sampling options select no valid set of frames for this video (too short, range empty, ...)."""
+
+    exit_code = 2
+
+    def __init__(self, source: str, problem: str, fix: str):
+        super().__init__(source, f"{problem}; {fix}")
+
+
+# --- sequences ------------------------------------------------------------------------------------
+
+
+class TruncationError(MmtokError, ValueError):
+    """Cutting a sequence to max_length would cut (or drop) an image's or a video's tokens, which would
+    later fail as "image features and image tokens do not match"."""
+
+    def __init__(self, sample: int, kind: str, index: int, span: tuple[int, int], length: int, max_length: int):
+        self.sample, self.kind, self.index, self.span = sample, kind, index, span
+        self.length, self.max_length = length, max_length
+        start, end = span
+        super().__init__(
+            f"sample {sample}: max_length {max_length:,} would cut {kind} {index + 1} (its tokens span positions "
+            f"{start:,} to {end - 1:,} of a {length:,}-token sequence); raise max_length to at least {end:,}, "
+            "lower max_pixels, or drop the sample"
+        )

@@ -15,7 +15,7 @@ compares.
 from __future__ import annotations
 
 from .messages import is_image_item
-from .pieces import Media, Piece, Special, Text
+from .pieces import Media, Piece, Special, Text, Turn
 
 DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
 
@@ -26,8 +26,6 @@ def render_chatml(
     add_generation_prompt: bool = False,
     add_vision_id: bool = False,
     default_system: str | None = DEFAULT_SYSTEM_PROMPT,
-    vision_start: str = "<|vision_start|>",
-    vision_end: str = "<|vision_end|>",
     style: str = "qwen2",
 ) -> list[Piece]:
     """`style="qwen2"`: Qwen2-VL/Qwen2.5-VL's template, every role written alike. `style="qwen3"`:
@@ -39,13 +37,13 @@ def render_chatml(
     for i, message in enumerate(messages):
         role = message["role"]
         if i == 0 and role != "system" and default_system is not None:
-            pieces += [start, Text(f"system\n{default_system}"), end, Text("\n")]
+            pieces += [Turn("system"), start, Text(f"system\n{default_system}"), end, Text("\n")]
         text_only = False
         if style == "qwen3":
             if role == "system" and i > 0:
                 continue
             text_only = role != "user"
-        pieces += [start, Text(f"{role}\n")]
+        pieces += [Turn(role), start, Text(f"{role}\n")]
         content = message.get("content")
         if isinstance(content, str):
             pieces.append(Text(content, user=True))
@@ -59,17 +57,17 @@ def render_chatml(
                     images += 1
                     if add_vision_id:
                         pieces.append(Text(f"Picture {images}: "))
-                    pieces += [Special(vision_start), Media("image", images - 1, item, where), Special(vision_end)]
+                    pieces.append(Media("image", images - 1, item, where))
                 elif item.get("type") == "video" or "video" in item:
                     videos += 1
                     if add_vision_id:
                         pieces.append(Text(f"Video {videos}: "))
-                    pieces += [Special(vision_start), Media("video", videos - 1, item, where), Special(vision_end)]
+                    pieces.append(Media("video", videos - 1, item, where))
                 elif "text" in item:
                     pieces.append(Text(item["text"], user=True))
         pieces += [end, Text("\n")]
     if add_generation_prompt:
-        pieces += [start, Text("assistant\n")]
+        pieces += [Turn("generation"), start, Text("assistant\n")]
     return pieces
 
 
@@ -81,6 +79,6 @@ def pieces_to_text(pieces: list[Piece], media_text: dict[str, str]) -> str:
             out.append(piece.token * piece.count)
         elif isinstance(piece, Text):
             out.append(piece.text)
-        else:
+        elif isinstance(piece, Media):
             out.append(media_text[piece.kind])
     return "".join(out)

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from functools import lru_cache
 
 from ..errors import InvalidOptionError, SpecialTokenError
-from .pieces import Media, Piece, Special, Text
+from .pieces import Media, Piece, Special, Text, Turn
 
 SPECIAL_IN_TEXT = ("error", "text", "special")
 
@@ -37,8 +37,12 @@ def encode_pieces(
     expand: Callable[[Media], list[Piece]],
     *,
     special_in_text: str = "error",
+    marks: list | None = None,
 ) -> list[int]:
-    """Token ids of `pieces`; each Media slot is replaced by `expand(media)` first."""
+    """Token ids of `pieces`; each Media slot is replaced by `expand(media)` first.
+
+    If `marks` is a list, it receives ("turn", role, position) for each Turn and
+    ("media", Media, start, end) for each expanded media slot, positions in the returned ids."""
     if special_in_text not in SPECIAL_IN_TEXT:
         raise InvalidOptionError(f"special_in_text must be one of {', '.join(SPECIAL_IN_TEXT)}; got {special_in_text!r}")
     specials = tokenizer.special_tokens
@@ -70,9 +74,19 @@ def encode_pieces(
         elif isinstance(piece, Special):
             flush()
             ids.extend([specials[piece.token]] * piece.count)
+        elif isinstance(piece, Turn):
+            # turns start at a control token (<|im_start|>), so flushing here changes no BPE boundary
+            flush()
+            if marks is not None:
+                marks.append(("turn", piece.role, len(ids)))
         else:
+            flush()
+            start = len(ids)
             for sub in expand(piece):
                 emit(sub)
+            flush()
+            if marks is not None:
+                marks.append(("media", piece, start, len(ids)))
 
     for piece in pieces:
         emit(piece)

@@ -39,4 +39,12 @@ class Media:
     where: str = field(default="", compare=False, hash=False)
 
 
-Piece = Special | Text | Media
+@dataclass(frozen=True)
+class Turn:
+    """Where a message (`role`) or the generation prompt (role "generation") starts; writes no token.
+    Training labels are cut at these marks."""
+
+    role: str
+
+
+Piece = Special | Text | Media | Turn

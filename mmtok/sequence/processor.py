@@ -69,30 +69,76 @@ class Processor:
         from .chatml import pieces_to_text
 
         pieces = self.family.render(check_messages(messages), add_generation_prompt=add_generation_prompt, **template_options)
-        media_text = {"image": self.family.modality_tokens.get("image", ""), "video": self.family.modality_tokens.get("video", "")}
+        media_text = {kind: self.family.template_text(kind) for kind in ("image", "video")}
         return pieces_to_text(pieces, media_text)
 
-    def __call__(self, messages: Any, *, add_generation_prompt: bool = False, **template_options) -> BatchEncoding:
-        """Encode one conversation, or a list of conversations (padded into one batch)."""
-        batch = _as_batch(messages)
-        all_images: list[Any] = []
-        rendered = []
-        for conversation in batch:
-            pieces = self.family.render(check_messages(conversation), add_generation_prompt=add_generation_prompt, **template_options)
-            rendered.append((pieces, len(all_images)))
-            all_images.extend(media_sources(pieces, "image"))
-        data, plans = self.family.preprocess_images(all_images) if all_images else ({}, [])
+    def __call__(
+        self,
+        messages: Any,
+        *,
+        add_generation_prompt: bool = False,
+        labels: bool = False,
+        label_style: str = "qwen",
+        max_length: int | None = None,
+        **template_options,
+    ) -> BatchEncoding:
+        """Encode one conversation, or a list of conversations (padded into one batch).
 
-        sequences = []
+        labels=True adds "labels" (assistant turns learned, the rest -100; see sequence.labels for
+        `label_style`). max_length truncates on the right, but never through an image's or a video's
+        tokens: that raises TruncationError naming the sample and the numbers.
+        """
+        rendered, sources = self._render(messages, add_generation_prompt, template_options)
+        data, plans = self.family.preprocess_images(sources) if sources else ({}, [])
+        out = BatchEncoding(self._encode(rendered, plans, labels=labels, label_style=label_style, max_length=max_length))
+        out.update(data)
+        out.plans, out.limits = plans, self.limits
+        return out
+
+    def sequence_lengths(self, messages: Any, *, add_generation_prompt: bool = False, **template_options) -> list[int]:
+        """The token count of each conversation, visual tokens included, from image headers alone (no
+        pixel is decoded): what `len(input_ids)` will be, known before any truncation."""
+        rendered, sources = self._render(messages, add_generation_prompt, template_options)
+        plans = [self.family.plan(source) for source in sources]
+        return [len(ids) for ids, _ in self._sequences(rendered, plans)]
+
+    def _render(self, messages: Any, add_generation_prompt: bool, template_options: dict):
+        rendered, sources = [], []
+        for conversation in _as_batch(messages):
+            pieces = self.family.render(check_messages(conversation), add_generation_prompt=add_generation_prompt, **template_options)
+            rendered.append((pieces, len(sources)))
+            sources.extend(media_sources(pieces, "image"))
+        return rendered, sources
+
+    def _sequences(self, rendered, plans):
         for pieces, first in rendered:
             def expand(media: Media, first=first):
                 return self.family.expand(media, plans[first + media.index])
 
-            sequences.append(encode_pieces(pieces, self.tokenizer, expand, special_in_text=self.special_in_text))
+            marks: list = []
+            ids = encode_pieces(pieces, self.tokenizer, expand, special_in_text=self.special_in_text, marks=marks)
+            yield ids, marks
 
-        out = BatchEncoding(self._pad(sequences))
-        out.update(data)
-        out.plans, out.limits = plans, self.limits
+    def _encode(self, rendered, plans, *, labels: bool, label_style: str, max_length: int | None) -> dict:
+        from .labels import assistant_labels, check_max_length
+
+        sequences, label_rows = [], []
+        im_end = self.tokenizer.special_tokens.get("<|im_end|>")
+        for sample, (ids, marks) in enumerate(self._sequences(rendered, plans)):
+            if max_length is not None:
+                check_max_length(len(ids), max_length, marks, sample)
+            if labels:
+                label_rows.append(assistant_labels(ids, marks, style=label_style, im_end_id=im_end)[:max_length])
+            sequences.append(ids[:max_length])
+        out = self._pad(sequences)
+        if labels:
+            from .labels import IGNORE_INDEX
+
+            padded = np.full_like(out["input_ids"], IGNORE_INDEX)
+            for row, lab in enumerate(label_rows):
+                span = slice(0, len(lab)) if self.padding_side == "right" else slice(padded.shape[1] - len(lab), padded.shape[1])
+                padded[row, span] = lab
+            out["labels"] = padded
         return out
 
     def _pad(self, sequences: list[list[int]]) -> dict[str, np.ndarray]:

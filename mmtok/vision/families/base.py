@@ -72,3 +72,7 @@ class VisionFamily(ABC):
 
     #: special tokens whose positions carry each modality (for mm_token_type_ids)
     modality_tokens: dict[str, str] = {}
+
+    def template_text(self, kind: str) -> str:
+        """What the chat template writes for one media slot, before expansion."""
+        return self.modality_tokens.get(kind, "")

@@ -117,19 +117,21 @@ class QwenVLFamily(VisionFamily):
         return render_chatml(
             messages,
             add_generation_prompt=add_generation_prompt,
-            vision_start=self.spec.vision_start,
-            vision_end=self.spec.vision_end,
             default_system=self.default_system,
             style=self.template_style,
             **template_options,
         )
+
+    def template_text(self, kind: str) -> str:
+        return self.spec.vision_start + self.modality_tokens[kind] + self.spec.vision_end
 
     def expand(self, media: Media, plan: ImagePlan) -> list[Piece]:
         if media.kind != "image":
             from ...errors import UnsupportedInputError
 
             raise UnsupportedInputError(f"{self.name} {media.kind}", media, "images (videos are not supported yet)")
-        return [Special(self.spec.image_token, plan.tokens)]
+        spec = self.spec
+        return [Special(spec.vision_start), Special(spec.image_token, plan.tokens), Special(spec.vision_end)]
 
 
 @FAMILIES.register("qwen2-vl", aliases=("qwen2_vl", "qwen2vl", "Qwen/Qwen2-VL-7B-Instruct", "Qwen/Qwen2-VL-2B-Instruct"))
