@@ -18,6 +18,16 @@ def add_parser(sub) -> None:
     add_model_options(p)
     p.add_argument("--image", action="append", default=[], metavar="PATH", help="an image file (repeat for several)")
     p.add_argument("--prompt", default="", help="the user's text, after the images")
+    p.add_argument(
+        "--messages",
+        metavar="FILE.json",
+        help="a whole conversation instead of --image/--prompt: a JSON list of {role, content} messages in the "
+        "Hugging Face content-list form; relative media paths are taken from the file's folder. A generation "
+        "prompt is added unless the last message is the assistant's",
+    )
+    p.add_argument("--labels", action="store_true", help="compute training labels (assistant turns learned, the rest -100) and show the learned spans")
+    p.add_argument("--label-style", default="qwen", choices=("qwen", "content-eos"), help="which tokens of an assistant turn are learned (default: qwen, as Qwen's fine-tuning code)")
+    p.add_argument("--max-length", type=int, default=None, help="truncate to this many tokens; an error if that would cut an image")
     p.add_argument("--save", metavar="OUT.npz", help="write input_ids, attention_mask, pixel_values, image_grid_thw, ... to an .npz")
     p.set_defaults(run=run)
 
@@ -29,10 +39,19 @@ def run(args: argparse.Namespace) -> int:
     from ..sequence.display import shorten_runs
 
     processor = mmtok.get_processor(args.model, **family_options(args))
-    content = [{"type": "image", "image": path} for path in args.image]
-    if args.prompt:
-        content.append({"type": "text", "text": args.prompt})
-    out = processor([{"role": "user", "content": content}], add_generation_prompt=True)
+    if args.messages:
+        if args.image or args.prompt:
+            from ..errors import InvalidOptionError
+
+            raise InvalidOptionError("--messages holds the whole conversation; drop --image and --prompt, or drop --messages")
+        messages = load_messages(args.messages)
+    else:
+        content = [{"type": "image", "image": path} for path in args.image]
+        if args.prompt:
+            content.append({"type": "text", "text": args.prompt})
+        messages = [{"role": "user", "content": content}]
+    generation = messages[-1].get("role") != "assistant"
+    out = processor(messages, add_generation_prompt=generation, labels=args.labels, label_style=args.label_style, max_length=args.max_length)
     ids = out["input_ids"][0]
 
     if args.save:
@@ -45,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
                 "num_tokens": int(ids.size),
                 "images": [plan.to_dict() for plan in out.plans],
                 "limits": out.limits,
+                **({"labels": out["labels"][0].tolist()} if args.labels else {}),
             }
         )
         return 0
@@ -70,5 +90,57 @@ def run(args: argparse.Namespace) -> int:
     if args.save:
         lines.append(f"saved     {args.save}")
     lines += ["", shorten_runs(processor.tokenizer, ids)]
+    if args.labels:
+        lines += ["", *learned_spans(processor.tokenizer, out["labels"][0])]
     print("\n".join(lines))
     return 0
+
+
+def load_messages(path: str) -> list:
+    """A conversation from a JSON file; relative media paths resolved against the file's folder."""
+    import json
+    from pathlib import Path
+
+    from ..errors import MessageFormatError
+
+    file = Path(path)
+    try:
+        messages = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise MessageFormatError(f"{path}: no such file") from None
+    except json.JSONDecodeError as e:
+        raise MessageFormatError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
+    if isinstance(messages, dict) and "messages" in messages:
+        messages = messages["messages"]
+    if not isinstance(messages, list):
+        raise MessageFormatError(f"{path}: expected a JSON list of {{role, content}} messages (or {{\"messages\": [...]}})")
+    for message in messages:
+        content = message.get("content") if isinstance(message, dict) else None
+        for item in content if isinstance(content, list) else ():
+            for key in ("image", "video", "path", "url"):
+                value = item.get(key) if isinstance(item, dict) else None
+                if isinstance(value, str) and not value.startswith(("data:", "http://", "https://")):
+                    local = file.parent / value
+                    if not Path(value).is_absolute() and local.exists():
+                        item[key] = str(local)
+    return messages
+
+
+def learned_spans(tokenizer, labels) -> list[str]:
+    """One line per run of learned label positions: where it is and what it decodes to."""
+    from ..sequence.labels import IGNORE_INDEX
+
+    values = labels.tolist()
+    lines, i = [], 0
+    total = sum(v != IGNORE_INDEX for v in values)
+    lines.append(f"labels    {total:,} of {len(values):,} positions learned")
+    while i < len(values):
+        if values[i] == IGNORE_INDEX:
+            i += 1
+            continue
+        j = i
+        while j < len(values) and values[j] != IGNORE_INDEX:
+            j += 1
+        lines.append(f"  [{i}:{j}] {tokenizer.decode(values[i:j])!r}")
+        i = j
+    return lines
