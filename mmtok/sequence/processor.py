@@ -93,7 +93,26 @@ class Processor:
         out = BatchEncoding(self._encode(rendered, plans, labels=labels, label_style=label_style, max_length=max_length))
         out.update(data)
         out.plans, out.limits = plans, self.limits
+        self._add_positions(out)
         return out
+
+    def _add_positions(self, out: BatchEncoding) -> None:
+        """position_ids (3, batch, seq_len) and rope_deltas (batch, 1) for M-RoPE families, as the
+        model's get_rope_index computes them (see sequence.rope)."""
+        spec = getattr(self.family, "rope_spec", None)
+        if spec is None:
+            return
+        from .rope import rope_index
+
+        out["position_ids"], out["rope_deltas"] = rope_index(
+            spec,
+            out["input_ids"],
+            image_grid_thw=out.get("image_grid_thw"),
+            video_grid_thw=out.get("video_grid_thw"),
+            attention_mask=out["attention_mask"],
+            second_per_grid_ts=out.get("second_per_grid_ts"),
+            mm_token_type_ids=out["mm_token_type_ids"],
+        )
 
     def sequence_lengths(self, messages: Any, *, add_generation_prompt: bool = False, **template_options) -> list[int]:
         """The token count of each conversation, visual tokens included, from image headers alone (no

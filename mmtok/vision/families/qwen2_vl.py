@@ -69,6 +69,13 @@ class QwenVLFamily(VisionFamily):
         self.modality_tokens = {"image": self.spec.image_token, "video": self.spec.video_token}
 
     @property
+    def rope_spec(self):
+        """The M-RoPE settings of get_rope_index for this family (sequence.rope)."""
+        from ...sequence.rope import RopeSpec
+
+        return RopeSpec(self.name)
+
+    @property
     def limits(self) -> dict:
         return {"min_pixels": self.min_pixels, "max_pixels": self.max_pixels}
 
