@@ -10,9 +10,9 @@ import sys
 
 from .. import __version__
 from ..errors import MmtokError
-from . import count, tokenize
+from . import count, ground, tokenize
 
-COMMANDS = (tokenize, count)
+COMMANDS = (tokenize, count, ground)
 
 
 def build_parser() -> argparse.ArgumentParser:
