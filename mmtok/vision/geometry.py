@@ -70,3 +70,96 @@ def smart_resize(
         h_bar = math.ceil(height * beta / factor) * factor
         w_bar = math.ceil(width * beta / factor) * factor
     return h_bar, w_bar
+
+
+def smart_resize_qwen_vl_utils(
+    height: int,
+    width: int,
+    *,
+    factor: int,
+    min_pixels: float,
+    max_pixels: float,
+    max_ratio: float = 200,
+    source: str = "image",
+) -> tuple[int, int]:
+    """qwen-vl-utils 0.0.14's `smart_resize` (vision_process.py), which differs from transformers' in two
+    places that change real sizes:
+
+    * the first rounding is clamped to at least `factor` (`max(factor, round_by_factor(...))`), so a
+      side under factor/2 is not sent to the upscaling branch: 10 x 2000 at factor 28 stays 28 x 1988
+      here, while transformers scales it to 28 x 812;
+    * the downscaling branch has no `max(factor, ...)` clamp, so a thin frame under a small max_pixels
+      floors a side to 0. The reference then fails inside torchvision's resize; mmtok raises here.
+
+    Limits may be floats (qwen-vl-utils' video budget is `total_pixels / nframes * 2`), compared as is.
+    """
+    if height <= 0 or width <= 0:
+        raise EmptyImageError(source, (height, width))
+    if max_pixels < min_pixels:  # the reference asserts this
+        raise InvalidOptionError(
+            f"min_pixels ({min_pixels:,}) is above max_pixels ({max_pixels:,}); lower min_pixels or raise max_pixels"
+        )
+    if max(height, width) / min(height, width) > max_ratio:
+        raise AspectRatioError(source, (height, width), max_ratio)
+    h_bar = max(factor, round_by_factor(height, factor))
+    w_bar = max(factor, round_by_factor(width, factor))
+    if h_bar * w_bar > max_pixels:
+        beta = math.sqrt((height * width) / max_pixels)
+        h_bar = floor_by_factor(height / beta, factor)
+        w_bar = floor_by_factor(width / beta, factor)
+        if h_bar == 0 or w_bar == 0:
+            raise InvalidOptionError(
+                f"{source}: height x width = {height} x {width} resized within max_pixels={max_pixels:,.0f} gives "
+                f"{h_bar} x {w_bar}, a zero side (qwen-vl-utils 0.0.14 has no clamp there and fails on it); "
+                "raise max_pixels / total_pixels, or pad the frames to a less extreme aspect ratio"
+            )
+    elif h_bar * w_bar < min_pixels:
+        beta = math.sqrt(min_pixels / (height * width))
+        h_bar = ceil_by_factor(height * beta, factor)
+        w_bar = ceil_by_factor(width * beta, factor)
+    return h_bar, w_bar
+
+
+def video_smart_resize(
+    num_frames: int,
+    height: int,
+    width: int,
+    *,
+    temporal_factor: int,
+    factor: int,
+    min_pixels: int,
+    max_pixels: int,
+    max_ratio: float = 200,
+    source: str = "video",
+) -> tuple[int, int]:
+    """transformers 5.23's Qwen3-VL video `smart_resize` (models/qwen3_vl/video_processing_qwen3_vl.py):
+    the pixel budget is over frames x height x width (T rounded to the temporal factor for the test,
+    unrounded for the scale), so every frame of a short clip gets more pixels than of a long one.
+
+    Sides under `factor` are first scaled up with int() truncation (5.x; 4.57 raised instead).
+    """
+    if height <= 0 or width <= 0:
+        raise EmptyImageError(source, (height, width))
+    if num_frames < temporal_factor:
+        raise InvalidOptionError(
+            f"{source}: {num_frames} frame(s) to resize, fewer than the temporal patch size {temporal_factor} "
+            "(the reference raises); sample at least that many frames"
+        )
+    if height < factor or width < factor:
+        scale = max(factor / height, factor / width)
+        height = int(height * scale)
+        width = int(width * scale)
+    if max(height, width) / min(height, width) > max_ratio:
+        raise AspectRatioError(source, (height, width), max_ratio)
+    h_bar = round(height / factor) * factor
+    w_bar = round(width / factor) * factor
+    t_bar = round(num_frames / temporal_factor) * temporal_factor
+    if t_bar * h_bar * w_bar > max_pixels:
+        beta = math.sqrt((num_frames * height * width) / max_pixels)
+        h_bar = max(factor, math.floor(height / beta / factor) * factor)
+        w_bar = max(factor, math.floor(width / beta / factor) * factor)
+    elif t_bar * h_bar * w_bar < min_pixels:
+        beta = math.sqrt(min_pixels / (num_frames * height * width))
+        h_bar = math.ceil(height * beta / factor) * factor
+        w_bar = math.ceil(width * beta / factor) * factor
+    return h_bar, w_bar
