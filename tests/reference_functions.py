@@ -204,3 +204,87 @@ def transformers_video_processor(kind: str):
             setattr(processor, name, None)
     processor.smart_resize = namespace["smart_resize"]
     return processor
+
+
+# --- torchvision's two tensor resizes and its normalize, for the pixel references -----------------------
+
+
+class _InterpolationMode:
+    NEAREST, BILINEAR, BICUBIC, LANCZOS = "nearest", "bilinear", "bicubic", "lanczos"
+
+
+def torchvision_functional():
+    """The torchvision.transforms functions the Qwen video references call, written from torchvision's
+    source (torchvision is not installed; both are thin wrappers over torch, which is):
+
+    * `resize` = v2 `resize_image` on a CPU uint8 tensor with BICUBIC + antialias: torchvision keeps the
+      tensor uint8 (`_do_native_uint8_resize_on_cpu`) and calls `interpolate` on it directly
+      (transformers' TorchvisionBackend.resize -> tvF.resize).
+    * `resize_v1` = v1 `_functional_tensor.resize` (qwen-vl-utils' fetch_video): cast to float32,
+      `interpolate`, `clamp(0, 255)` for bicubic, round, cast back.
+    * `normalize` = `tensor.sub_(mean).div_(std)` with mean/std as float tensors of the image's dtype.
+    """
+    import types
+
+    import torch
+    import torch.nn.functional as F
+
+    def _as4d(image):
+        shape = image.shape
+        return image.reshape(-1, *shape[-3:]), shape
+
+    def resize(image, size, interpolation=_InterpolationMode.BICUBIC, antialias=True, **kwargs):
+        assert interpolation == _InterpolationMode.BICUBIC and image.dtype == torch.uint8
+        flat, shape = _as4d(image)
+        if tuple(size) == tuple(shape[-2:]):
+            return image
+        out = F.interpolate(flat, size=list(size), mode="bicubic", align_corners=False, antialias=antialias)
+        return out.reshape(*shape[:-2], *out.shape[-2:])
+
+    def resize_v1(image, size, interpolation=_InterpolationMode.BICUBIC, antialias=True, **kwargs):
+        flat, shape = _as4d(image)
+        dtype = flat.dtype
+        out = F.interpolate(flat.to(torch.float32), size=list(size), mode="bicubic", align_corners=False, antialias=antialias)
+        if dtype == torch.uint8:
+            out = out.clamp(min=0, max=255).round().to(dtype)
+        return out.reshape(*shape[:-2], *out.shape[-2:])
+
+    def normalize(tensor, mean, std, inplace=False):
+        if not inplace:
+            tensor = tensor.clone()
+        mean = torch.as_tensor(mean, dtype=tensor.dtype).view(-1, 1, 1)
+        std = torch.as_tensor(std, dtype=tensor.dtype).view(-1, 1, 1)
+        return tensor.sub_(mean).div_(std)
+
+    return types.SimpleNamespace(resize=resize, resize_v1=resize_v1, normalize=normalize, InterpolationMode=_InterpolationMode)
+
+
+def transformers_video_pixels(kind: str):
+    """transformers' Qwen2VLVideoProcessor ("qwen2") or Qwen3VLVideoProcessor ("qwen3") pixel path: its
+    own `_preprocess`, `resize` and `patchify`, over TorchvisionBackend's own `resize`,
+    `rescale_and_normalize`, `_fuse_mean_std_and_rescale_factor` and `normalize`, with torchvision's
+    functions from `torchvision_functional`."""
+    import math
+    from functools import lru_cache
+
+    import numpy as np
+    import torch
+    from transformers.image_processing_utils import BatchFeature
+    from transformers.image_utils import PILImageResampling, SizeDict
+    from transformers.video_utils import group_videos_by_shape, reorder_videos
+
+    tvF = torchvision_functional()
+    namespace = dict(
+        math=math, np=np, torch=torch, lru_cache=lru_cache, SizeDict=SizeDict, BatchFeature=BatchFeature,
+        PILImageResampling=PILImageResampling, tvF=tvF, logger=QuietLogger("reference.video"),
+        pil_torch_interpolation_mapping={PILImageResampling.BICUBIC: tvF.InterpolationMode.BICUBIC},
+        is_torchdynamo_compiling=lambda: False, is_rocm_platform=lambda: False,
+        group_videos_by_shape=group_videos_by_shape, reorder_videos=reorder_videos,
+    )
+    load_class(transformers_file("image_processing_backends.py"), "TorchvisionBackend", namespace,
+               methods=["resize", "rescale_and_normalize", "_fuse_mean_std_and_rescale_factor", "normalize"])
+    relative, class_name = QWEN_VIDEO_PROCESSORS[kind]
+    path = transformers_file(relative)
+    load_definitions(path, ["smart_resize"], namespace)
+    cls = load_class(path, class_name, namespace, methods=["_preprocess", "resize", "patchify"], bases=["TorchvisionBackend"])
+    return cls()

@@ -88,11 +88,15 @@ class Processor:
         `label_style`). max_length truncates on the right, but never through an image's or a video's
         tokens: that raises TruncationError naming the sample and the numbers.
         """
-        rendered, sources = self._render(messages, add_generation_prompt, template_options)
+        rendered, sources, video_sources = self._render(messages, add_generation_prompt, template_options)
         data, plans = self.family.preprocess_images(sources) if sources else ({}, [])
-        out = BatchEncoding(self._encode(rendered, plans, labels=labels, label_style=label_style, max_length=max_length))
+        video_data, video_plans = self.family.preprocess_videos(video_sources) if video_sources else ({}, [])
+        out = BatchEncoding(
+            self._encode(rendered, plans, video_plans, labels=labels, label_style=label_style, max_length=max_length)
+        )
         out.update(data)
-        out.plans, out.limits = plans, self.limits
+        out.update(video_data)
+        out.plans, out.video_plans, out.limits = plans, video_plans, self.limits
         self._add_positions(out)
         return out
 
@@ -117,33 +121,37 @@ class Processor:
     def sequence_lengths(self, messages: Any, *, add_generation_prompt: bool = False, **template_options) -> list[int]:
         """The token count of each conversation, visual tokens included, from image headers alone (no
         pixel is decoded): what `len(input_ids)` will be, known before any truncation."""
-        rendered, sources = self._render(messages, add_generation_prompt, template_options)
+        rendered, sources, video_sources = self._render(messages, add_generation_prompt, template_options)
         plans = [self.family.plan(source) for source in sources]
-        return [len(ids) for ids, _ in self._sequences(rendered, plans)]
+        video_plans = [self.family.plan_video(source) for source in video_sources]
+        return [len(ids) for ids, _ in self._sequences(rendered, plans, video_plans)]
 
     def _render(self, messages: Any, add_generation_prompt: bool, template_options: dict):
-        rendered, sources = [], []
+        rendered, sources, video_sources = [], [], []
         for conversation in _as_batch(messages):
             pieces = self.family.render(check_messages(conversation), add_generation_prompt=add_generation_prompt, **template_options)
-            rendered.append((pieces, len(sources)))
+            rendered.append((pieces, (len(sources), len(video_sources))))
             sources.extend(media_sources(pieces, "image"))
-        return rendered, sources
+            video_sources.extend(media_sources(pieces, "video"))
+        return rendered, sources, video_sources
 
-    def _sequences(self, rendered, plans):
-        for pieces, first in rendered:
-            def expand(media: Media, first=first):
+    def _sequences(self, rendered, plans, video_plans=()):
+        for pieces, (first, first_video) in rendered:
+            def expand(media: Media, first=first, first_video=first_video):
+                if media.kind == "video":
+                    return self.family.expand(media, video_plans[first_video + media.index])
                 return self.family.expand(media, plans[first + media.index])
 
             marks: list = []
             ids = encode_pieces(pieces, self.tokenizer, expand, special_in_text=self.special_in_text, marks=marks)
             yield ids, marks
 
-    def _encode(self, rendered, plans, *, labels: bool, label_style: str, max_length: int | None) -> dict:
+    def _encode(self, rendered, plans, video_plans, *, labels: bool, label_style: str, max_length: int | None) -> dict:
         from .labels import assistant_labels, check_max_length
 
         sequences, label_rows = [], []
         im_end = self.tokenizer.special_tokens.get("<|im_end|>")
-        for sample, (ids, marks) in enumerate(self._sequences(rendered, plans)):
+        for sample, (ids, marks) in enumerate(self._sequences(rendered, plans, video_plans)):
             if max_length is not None:
                 check_max_length(len(ids), max_length, marks, sample)
             if labels:

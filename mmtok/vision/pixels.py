@@ -65,3 +65,40 @@ def patchify_merged(
     for frame in range(t):
         out[:, :, :, :, :, frame] = src
     return out.reshape(gh * gw, c * t * p * p)
+
+
+def normalize_lut_fused(mean: tuple[float, ...], std: tuple[float, ...], rescale_factor: float = 1 / 255) -> np.ndarray:
+    """(channels, 256) float32 table of transformers' torchvision backend's fused rescale + normalise.
+
+    `TorchvisionBackend.rescale_and_normalize` (used by the video processors) folds the rescale into the
+    statistics: mean' = float32(mean) * (1 / rescale_factor), std' likewise, both float32 tensors; then
+    `(float32(u) - mean') / std'`. This rounds differently from the PIL backend's `normalize_lut`.
+    """
+    scale = np.float32(1.0 / rescale_factor)
+    mean32 = np.asarray(mean, dtype=np.float32) * scale
+    std32 = np.asarray(std, dtype=np.float32) * scale
+    levels = np.arange(256, dtype=np.float32)
+    lut = (levels[None, :] - mean32[:, None]) / std32[:, None]
+    lut.setflags(write=False)
+    return lut
+
+
+def patchify_frames(frames: np.ndarray, lut: np.ndarray, *, patch_size: int, merge_size: int, temporal_patch_size: int) -> np.ndarray:
+    """(T, H, W, C) uint8 frames -> (grid_t * grid_h * grid_w, C * tp * p * p) normalised float32 rows.
+
+    The Qwen video processors' `patchify`: an odd frame count is padded by repeating the last frame;
+    rows run over temporal groups, then merge blocks in raster order, then patches inside a block; a row
+    is [channel][frame of the group][py][px].
+    """
+    n, h, w, c = frames.shape
+    p, m, tp = patch_size, merge_size, temporal_patch_size
+    pad = -n % tp
+    gt, gh, gw = (n + pad) // tp, h // p, w // p
+    out = np.empty((gt, gh // m, gw // m, m, m, c, tp, p, p), dtype=np.float32)
+    for i in range(n + pad):
+        frame = frames[min(i, n - 1)]
+        # (bh, mh, py, bw, mw, px, c) -> (bh, bw, mh, mw, c, py, px)
+        src = frame.reshape(gh // m, m, p, gw // m, m, p, c).transpose(0, 3, 1, 4, 6, 2, 5)
+        for ch in range(c):
+            np.take(lut[ch], src[:, :, :, :, ch], out=out[i // tp, :, :, :, :, ch, i % tp])
+    return out.reshape(gt * gh * gw, c * tp * p * p)

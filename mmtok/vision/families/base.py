@@ -60,6 +60,17 @@ class VisionFamily(ABC):
     def preprocess_images(self, images: list[Any]) -> tuple[dict[str, np.ndarray], list[ImagePlan]]:
         """The image processor's output dict for `images`, and the plan of each image."""
 
+    def plan_video(self, video: Any):
+        """The plan of one video; families without video support refuse it."""
+        from ...errors import UnsupportedInputError
+
+        raise UnsupportedInputError(f"{self.name} video", video, "images: this model family takes no videos")
+
+    def preprocess_videos(self, videos: list[Any]) -> tuple[dict[str, np.ndarray], list]:
+        if videos:
+            self.plan_video(videos[0])
+        return {}, []
+
     # -- sequence ------------------------------------------------------------------------------------
 
     @abstractmethod

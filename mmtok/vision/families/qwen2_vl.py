@@ -61,11 +61,31 @@ class QwenVLFamily(VisionFamily):
     #: chatml.render_chatml style: which roles carry vision blocks, how system turns are written
     template_style: str = "qwen2"
 
-    def __init__(self, *, min_pixels: int | None = None, max_pixels: int | None = None, **options):
+    def __init__(
+        self,
+        *,
+        min_pixels: int | None = None,
+        max_pixels: int | None = None,
+        sampling: str | None = None,
+        video_layout: str = "transformers",
+        video_options: dict | None = None,
+        **options,
+    ):
+        """min_pixels / max_pixels: the image budget. Videos: `sampling` ("qwen-vl-utils" by default or
+        "transformers", see vision.video), `video_options` (fps, nframes, min_frames, max_frames,
+        min_pixels, max_pixels, total_pixels, ... as video_plan.plan_video takes them) and, for
+        Qwen3-VL, `video_layout` (see families.qwen_video)."""
+        from ..video import DEFAULT_SAMPLING, check_sampling
+        from .qwen_video import check_layout
+
         super().__init__(**options)
         self.min_pixels = self.spec.min_pixels if min_pixels is None else min_pixels
         self.max_pixels = self.spec.max_pixels if max_pixels is None else max_pixels
         geometry.check_limits(self.min_pixels, self.max_pixels)
+        self.sampling = DEFAULT_SAMPLING if sampling is None else sampling
+        check_sampling(self.sampling)
+        self.video_layout = check_layout(video_layout)
+        self.video_options = dict(video_options or {})
         self.modality_tokens = {"image": self.spec.image_token, "video": self.spec.video_token}
 
     @property
@@ -120,6 +140,26 @@ class QwenVLFamily(VisionFamily):
         grid = np.array([p.grid_thw for p in plans], dtype=np.int64).reshape(-1, 3)
         return {"pixel_values": pixel_values, "image_grid_thw": grid}, plans
 
+    def plan_video(self, video: Any):
+        """The video's plan (frames, frame size, grid, tokens) from container metadata or frame sizes."""
+        from ..video_plan import plan_video
+
+        return plan_video(video, model_style=self.name, sampling=self.sampling, **self.video_options)
+
+    def preprocess_videos(self, videos: list[Any]) -> tuple[dict[str, np.ndarray], list]:
+        """pixel_values_videos and video_grid_thw (and second_per_grid_ts for Qwen2.5-VL), and the plans."""
+        from .qwen_video import video_pixels
+
+        plans = [self.plan_video(video) for video in videos]
+        rows = [video_pixels(self, video, plan) for video, plan in zip(videos, plans)]
+        data = {
+            "pixel_values_videos": np.concatenate(rows, axis=0),
+            "video_grid_thw": np.array([p.grid_thw for p in plans], dtype=np.int64).reshape(-1, 3),
+        }
+        if self.name == "qwen2.5-vl":
+            data["second_per_grid_ts"] = np.array([self.spec.temporal_patch_size / p.sample_fps for p in plans])
+        return data, plans
+
     def render(self, messages: list[dict], *, add_generation_prompt: bool, **template_options) -> list[Piece]:
         return render_chatml(
             messages,
@@ -133,10 +173,10 @@ class QwenVLFamily(VisionFamily):
         return self.spec.vision_start + self.modality_tokens[kind] + self.spec.vision_end
 
     def expand(self, media: Media, plan: ImagePlan) -> list[Piece]:
-        if media.kind != "image":
-            from ...errors import UnsupportedInputError
+        if media.kind == "video":
+            from .qwen_video import expand_video
 
-            raise UnsupportedInputError(f"{self.name} {media.kind}", media, "images (videos are not supported yet)")
+            return expand_video(self, plan)
         spec = self.spec
         return [Special(spec.vision_start), Special(spec.image_token, plan.tokens), Special(spec.vision_end)]
 
