@@ -11,18 +11,19 @@ from .options import add_model_options, family_options
 from .output import emit_json, hw, note, table
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
+VIDEO_EXTENSIONS = {".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v"}
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "count",
-        help="count vision tokens per image from headers only (no decoding)",
-        description="Tokens per image and in total, read from image headers only. Folders are searched "
-        "recursively for image files. Bad files are reported and the rest still counted; the exit "
-        "status is 1 if any file failed.",
+        help="count vision tokens per image or video from headers only (no decoding)",
+        description="Tokens per image or video and in total, read from image headers and video container "
+        "metadata only (no pixel is decoded). Folders are searched recursively for image and video files. "
+        "Bad files are reported and the rest still counted; the exit status is 1 if any file failed.",
     )
     add_model_options(p)
-    p.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="image or video files, or folders")
     p.set_defaults(run=run)
 
 
@@ -33,7 +34,7 @@ def iter_files(paths: list[str]) -> Iterator[str]:
             for root, dirs, files in os.walk(path):
                 dirs.sort()
                 for name in sorted(files):
-                    if os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
+                    if os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS | VIDEO_EXTENSIONS:
                         yield os.path.join(root, name)
         else:
             yield path
@@ -43,10 +44,11 @@ def run(args: argparse.Namespace) -> int:
     from ..vision.families import get_family
 
     family = get_family(args.model, **family_options(args))
-    rows, total, images, failed = [], 0, 0, 0
+    rows, total, images, videos, failed = [], 0, 0, 0, 0
     for path in iter_files(args.paths):
+        is_video = os.path.splitext(path)[1].lower() in VIDEO_EXTENSIONS
         try:
-            plan = family.plan(path)
+            plan = family.plan_video(path) if is_video else family.plan(path)
         except MmtokError as e:
             failed += 1
             if args.json:
@@ -54,19 +56,22 @@ def run(args: argparse.Namespace) -> int:
             else:
                 note(f"mmtok: error: {e}")
             continue
-        images += 1
+        videos += is_video
+        images += not is_video
         total += plan.tokens
         if args.json:
             emit_json(plan.to_dict())
         else:
             t, h, w = plan.grid_thw
-            rows.append([path, hw(plan.size), hw(plan.resized), f"{t}x{h}x{w}", f"{plan.tokens:,}"])
+            frames = f"{plan.frames:,}" if is_video else "-"
+            rows.append([path, hw(plan.size), frames, hw(plan.resized), f"{t}x{h}x{w}", f"{plan.tokens:,}"])
     limits = "  ".join(f"{k} {v:,}" for k, v in family.limits.items())
-    summary = f"{images:,} images, {total:,} tokens ({family.name}; {limits})" + (f"; {failed:,} failed" if failed else "")
+    counted = f"{images:,} images" + (f", {videos:,} videos" if videos else "")
+    summary = f"{counted}, {total:,} tokens ({family.name}; {limits})" + (f"; {failed:,} failed" if failed else "")
     if args.json:
         note(summary)
     else:
         if rows:
-            print(table(rows, ["path", "size (h x w)", "resized", "grid t x h x w", "tokens"]))
+            print(table(rows, ["path", "size (h x w)", "frames", "resized", "grid t x h x w", "tokens"]))
         print(f"total: {summary}")
     return 1 if failed else 0

@@ -17,7 +17,8 @@ def add_parser(sub) -> None:
     )
     add_model_options(p)
     p.add_argument("--image", action="append", default=[], metavar="PATH", help="an image file (repeat for several)")
-    p.add_argument("--prompt", default="", help="the user's text, after the images")
+    p.add_argument("--video", action="append", default=[], metavar="PATH", help="a video file (repeat for several); after the images")
+    p.add_argument("--prompt", default="", help="the user's text, after the images and videos")
     p.add_argument(
         "--messages",
         metavar="FILE.json",
@@ -40,13 +41,14 @@ def run(args: argparse.Namespace) -> int:
 
     processor = mmtok.get_processor(args.model, **family_options(args))
     if args.messages:
-        if args.image or args.prompt:
+        if args.image or args.video or args.prompt:
             from ..errors import InvalidOptionError
 
-            raise InvalidOptionError("--messages holds the whole conversation; drop --image and --prompt, or drop --messages")
+            raise InvalidOptionError("--messages holds the whole conversation; drop --image, --video and --prompt, or drop --messages")
         messages = load_messages(args.messages)
     else:
         content = [{"type": "image", "image": path} for path in args.image]
+        content += [{"type": "video", "video": path} for path in args.video]
         if args.prompt:
             content.append({"type": "text", "text": args.prompt})
         messages = [{"role": "user", "content": content}]
@@ -63,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
                 "input_ids": ids.tolist(),
                 "num_tokens": int(ids.size),
                 "images": [plan.to_dict() for plan in out.plans],
+                **({"videos": [plan.to_dict() for plan in out.video_plans]} if out.video_plans else {}),
                 "limits": out.limits,
                 **({"labels": out["labels"][0].tolist()} if args.labels else {}),
             }
@@ -82,11 +85,25 @@ def run(args: argparse.Namespace) -> int:
             f"  patches   {plan.patches:,} rows of pixel_values",
             f"  tokens    {plan.tokens:,}",
         ]
+    for plan in out.video_plans:
+        t, h, w = plan.grid_thw
+        lines += [
+            f"video     {plan.source}   (sampling: {plan.sampling})",
+            f"  size      {hw(plan.size)} (height x width), {plan.metadata.total_frames:,} frames"
+            + (f" at {plan.metadata.fps:g} fps" if plan.metadata.fps else ""),
+            f"  frames    {plan.frames:,} sampled ({plan.sample_fps:g} per second)",
+            f"  resized   {hw(plan.resized)}",
+            f"  grid      {t} x {h} x {w} (t x h x w patches)",
+            f"  tokens    {plan.tokens:,}",
+        ]
     image_tokens = sum(p.tokens for p in out.plans)
-    lines.append(f"sequence  {ids.size:,} tokens ({image_tokens:,} image, {ids.size - image_tokens:,} text)")
-    if "pixel_values" in out:
-        pv = out["pixel_values"]
-        lines.append(f"pixel_values {tuple(pv.shape)} {pv.dtype}")
+    video_tokens = sum(p.tokens for p in out.video_plans)
+    text_tokens = ids.size - image_tokens - video_tokens
+    parts = [f"{image_tokens:,} image"] + ([f"{video_tokens:,} video"] if out.video_plans else []) + [f"{text_tokens:,} text"]
+    lines.append(f"sequence  {ids.size:,} tokens ({', '.join(parts)})")
+    for key in ("pixel_values", "pixel_values_videos"):
+        if key in out:
+            lines.append(f"{key} {tuple(out[key].shape)} {out[key].dtype}")
     if args.save:
         lines.append(f"saved     {args.save}")
     lines += ["", shorten_runs(processor.tokenizer, ids)]
