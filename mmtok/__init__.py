@@ -35,13 +35,29 @@ def model_names() -> list[str]:
     return _names()
 
 
-def get_processor(model: str, *, special_in_text: str = "error", padding_side: str = "right", **options):
-    """A processor for `model`; options configure the family (e.g. min_pixels, max_pixels, rgb)."""
+def get_processor(
+    model: str,
+    *,
+    special_in_text: str = "error",
+    padding_side: str = "right",
+    rope_convention: str = "transformers",
+    **options,
+):
+    """A processor for `model`; options configure the family (e.g. min_pixels, max_pixels, rgb,
+    sampling, video_options). `rope_convention` picks how M-RoPE position ids are computed
+    ("transformers": 5.23's get_rope_index; "qwen": Qwen's original code / transformers 4.x;
+    "transformers-4.57": 4.57.1 with its second_per_grid_t truncation)."""
     from .sequence.processor import Processor
     from .vision.families import get_family
 
     family = get_family(model, **options)
-    return Processor(family, get_tokenizer(family.tokenizer_name), special_in_text=special_in_text, padding_side=padding_side)
+    return Processor(
+        family,
+        get_tokenizer(family.tokenizer_name),
+        special_in_text=special_in_text,
+        padding_side=padding_side,
+        rope_convention=rope_convention,
+    )
 
 
 def plan_image(model: str, image_or_size: Any, **options):

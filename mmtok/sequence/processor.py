@@ -36,9 +36,16 @@ class BatchEncoding(dict):
 class Processor:
     """Turns conversations into model inputs for one family. Build it with `mmtok.get_processor`."""
 
-    def __init__(self, family, tokenizer, *, special_in_text: str = "error", padding_side: str = "right"):
+    def __init__(
+        self, family, tokenizer, *, special_in_text: str = "error", padding_side: str = "right", rope_convention: str = "transformers"
+    ):
+        from .rope import CONVENTIONS
+
         if padding_side not in ("left", "right"):
             raise InvalidOptionError(f"padding_side must be 'left' or 'right'; got {padding_side!r}")
+        if rope_convention not in CONVENTIONS:
+            raise InvalidOptionError(f"rope_convention must be one of {', '.join(CONVENTIONS)}; got {rope_convention!r}")
+        self.rope_convention = rope_convention
         self.family = family
         self.tokenizer = tokenizer
         self.special_in_text = special_in_text
@@ -116,6 +123,7 @@ class Processor:
             attention_mask=out["attention_mask"],
             second_per_grid_ts=out.get("second_per_grid_ts"),
             mm_token_type_ids=out["mm_token_type_ids"],
+            convention=self.rope_convention,
         )
 
     def sequence_lengths(self, messages: Any, *, add_generation_prompt: bool = False, **template_options) -> list[int]:

@@ -44,3 +44,20 @@ def test_positions_equal_get_rope_index(models, ref_processors, photos, model, p
     assert mine["position_ids"].dtype == np.int64 and mine["position_ids"].shape == (3, 3, ref["input_ids"].shape[1])
     np.testing.assert_array_equal(mine["position_ids"], pos)
     np.testing.assert_array_equal(mine["rope_deltas"], deltas)
+
+
+def test_rope_convention_is_named_and_passed_through():
+    from mmtok.errors import InvalidOptionError
+    from mmtok.sequence.rope import RopeSpec, rope_index
+
+    messages = [{"role": "user", "content": [{"type": "image", "image": np.zeros((56, 84, 3), np.uint8)}, {"type": "text", "text": "hi"}]}]
+    batch = [messages, [{"role": "user", "content": "a much longer text only conversation here"}]]
+    out = mmtok.get_processor("qwen2-vl", rope_convention="qwen")(batch)
+    pos, deltas = rope_index(RopeSpec("qwen2-vl"), out["input_ids"], image_grid_thw=out["image_grid_thw"],
+                             attention_mask=out["attention_mask"], convention="qwen")
+    np.testing.assert_array_equal(out["position_ids"], pos)
+    np.testing.assert_array_equal(out["rope_deltas"], deltas)
+    default = mmtok.get_processor("qwen2-vl")(batch)
+    assert not np.array_equal(default["position_ids"], out["position_ids"])  # padding: 0 (5.23) vs 1 (4.x)
+    with pytest.raises(InvalidOptionError, match="rope_convention"):
+        mmtok.get_processor("qwen2-vl", rope_convention="nope")
