@@ -3,7 +3,7 @@
 The Qwen video references resize frames with torchvision, `resize(frames, [h, w], BICUBIC, antialias=True)`
 on a uint8 (T, C, H, W) tensor, and torchvision hands the work to `torch.nn.functional.interpolate(...,
 mode="bicubic", align_corners=False, antialias=True)`. They do it in one of two ways, which give
-different pixels (about 13 % of values differ, by up to 7 levels):
+different pixels (on scikit-image's sample photos 9 % of values differ, by up to 13 levels):
 
 * ``kernel="uint8"``: torchvision.transforms.v2.functional.resize (`resize_image`), which transformers'
   `TorchvisionBackend.resize` calls for the Qwen2-VL / Qwen3-VL video processors (and fast image
@@ -16,13 +16,16 @@ different pixels (about 13 % of values differ, by up to 7 levels):
   sums run through float32 (or float64 when they could pass 2**24) matrix products holding integers
   exactly.
 * ``kernel="float32"``: torchvision.transforms.functional.resize (v1, `_functional_tensor.resize`), which
-  qwen-vl-utils' `fetch_video` calls, and v2 on a GPU tensor: cast to float32, interpolate, `clamp(0, 255)`,
-  `round` (half to even), cast to uint8. Float results depend on how torch's C++ was compiled, and this
-  reproduces torch's x86-64 CPU builds exactly (measured on torch 2.13, AVX2 and AVX512 kernels):
+  qwen-vl-utils' `fetch_video` calls: cast to float32, interpolate, `clamp(0, 255)`, `round` (half to
+  even), cast to uint8. (v2 takes these steps for a GPU tensor, with CUDA arithmetic not reproduced
+  here.) Float results depend on how torch's C++ was compiled; this reproduces torch's x86-64 CPU
+  builds exactly (measured on torch 2.13, AVX2 and AVX512 kernels):
   GCC contracts the cubic filter's polynomial into fused multiply-adds (FMA), and vectorises each
   output's sum over taps as an in-order reduction: the product of tap 0, then the products of taps
   1..8k (+4) rounded one by one and added in order, then the last (< 4) taps fused multiply-added.
   ``fma=False`` gives torch's DEFAULT (no AVX2) kernel: no FMA anywhere, plain in-order float32 sums.
+  Every rounding is float32's; float64 only holds exact values (the float32 products inside an emulated
+  FMA, and the uint8 kernel's integer sums past 2**24).
 
 Weights follow pytorch/pytorch aten/src/ATen/native/cpu/UpSampleKernel.cpp
 (`HelperInterpBase::_compute_indices_min_size_weights_aa`, `_compute_index_ranges_int16_weights`,

@@ -34,6 +34,7 @@ from mmtok.vision.resize_torch import resize_bicubic_aa  # noqa: E402
 CAPABILITY = torch.backends.cpu.get_cpu_capability()
 # The float32 kernel's rounding is that of torch's x86-64 builds; elsewhere it is unverified.
 X86_FMA = CAPABILITY in ("AVX2", "AVX512")
+NOT_X86_FMA = f"float32 rounding verified on torch's x86-64 AVX2/AVX512 builds, not {CAPABILITY}"
 
 
 def torchvision_v2_cpu(frames: np.ndarray, size) -> np.ndarray:
@@ -103,7 +104,7 @@ def test_uint8_kernel_is_torchvision_v2_on_photos(name, size):
     _assert_same("uint8", _video(name), size)
 
 
-@pytest.mark.skipif(not X86_FMA, reason=f"float32 rounding verified on torch's x86-64 AVX2/AVX512 builds, not {CAPABILITY}")
+@pytest.mark.skipif(not X86_FMA, reason=NOT_X86_FMA)
 @pytest.mark.parametrize("name,size", PHOTO_CASES)
 def test_float32_kernel_is_torchvision_v1_on_photos(name, size):
     _assert_same("float32", _video(name), size)
@@ -127,7 +128,7 @@ RANDOM_CASES = [
 @pytest.mark.parametrize("shape,size", RANDOM_CASES)
 def test_random_frames(kernel, shape, size):
     if kernel == "float32" and not X86_FMA:
-        pytest.skip(f"float32 rounding verified on torch's x86-64 AVX2/AVX512 builds, not {CAPABILITY}")
+        pytest.skip(NOT_X86_FMA)
     rng = np.random.default_rng(sum(shape) + sum(size))
     _assert_same(kernel, rng.integers(0, 256, shape, dtype=np.uint8), size)
 
@@ -147,9 +148,9 @@ def test_strong_downscale_takes_the_float64_path():
     assert resize_torch._fixed_plan(1920, 1008, True).dtype == np.float32
 
 
-_DEFAULT_BUILD_SCRIPT = textwrap.dedent(
+_OTHER_BUILD_SCRIPT = textwrap.dedent(
     """
-    import json, numpy as np, torch
+    import json, sys, numpy as np, torch
     from skimage import data
     from mmtok.vision.resize_torch import resize_bicubic_aa
     rng = np.random.default_rng(0)
@@ -163,7 +164,7 @@ _DEFAULT_BUILD_SCRIPT = textwrap.dedent(
                "float32": torch.nn.functional.interpolate(video.float(), size=size, mode="bicubic", antialias=True)
                .clamp(0, 255).round().to(torch.uint8)}
         for kernel, expected in ref.items():
-            got = resize_bicubic_aa(frames, size, kernel=kernel, fma=False)
+            got = resize_bicubic_aa(frames, size, kernel=kernel, fma=sys.argv[1] == "fma")
             out[kernel] += int((got != expected.permute(0, 2, 3, 1).numpy()).sum())
         out["values"] += got.size
     print(json.dumps(out))
@@ -171,16 +172,19 @@ _DEFAULT_BUILD_SCRIPT = textwrap.dedent(
 )
 
 
-def test_fma_false_is_torchs_default_cpu_kernel():
-    """torch's DEFAULT kernel (no AVX2, so no FMA): chosen with ATEN_CPU_CAPABILITY before torch loads."""
-    env = dict(os.environ, ATEN_CPU_CAPABILITY="default")
+@pytest.mark.parametrize("capability,fma", [("DEFAULT", False), ("AVX2", True)])
+def test_torchs_other_cpu_kernels(capability, fma):
+    """torch's DEFAULT kernel (no AVX2, so no FMA: `fma=False`) and its AVX2 kernel (the uint8 path's
+    hand-written AVX2 code; the float path as compiled for AVX2), chosen with ATEN_CPU_CAPABILITY."""
+    env = dict(os.environ, ATEN_CPU_CAPABILITY=capability.lower())
     root = Path(__file__).resolve().parents[2]
     run = subprocess.run(
-        [sys.executable, "-c", _DEFAULT_BUILD_SCRIPT], env=env, cwd=root, capture_output=True, text=True, check=True
+        [sys.executable, "-c", _OTHER_BUILD_SCRIPT, "fma" if fma else "no-fma"],
+        env=env, cwd=root, capture_output=True, text=True, check=True,
     )
     result = json.loads(run.stdout.strip().splitlines()[-1])
-    if result["capability"] != "DEFAULT":
-        pytest.skip("this torch build ignores ATEN_CPU_CAPABILITY")
+    if result["capability"] != capability:
+        pytest.skip(f"torch runs its {result['capability']} kernel here, not {capability}")
     assert result["values"] > 1_000_000
     assert result["uint8"] == 0 and result["float32"] == 0
 
@@ -242,7 +246,10 @@ def test_fma32_rounds_once():
     # and the case a float64 sum gets wrong: exactly halfway in float64, just below halfway in truth
     a[0], b[0], c[0] = np.float32(1 + 2**-18), np.float32(2**-24 * (1 - 2**-18)), np.float32(1 + 2**-23)
     got = resize_torch._fma32(a, b, c)
-    exact = [_round_to_float32(Fraction(float(x)) * Fraction(float(y)) + Fraction(float(z))) for x, y, z in zip(a, b, c)]
+    exact = [
+        _round_to_float32(Fraction(float(x)) * Fraction(float(y)) + Fraction(float(z)))
+        for x, y, z in zip(a, b, c)
+    ]
     assert np.array_equal(got, np.array(exact, dtype=np.float32))
     naive = (a[0].astype(np.float64) * b[0] + c[0]).astype(np.float32)
     assert got[0] != naive  # the mended case really is one
