@@ -161,6 +161,14 @@ class TokenIdError(MmtokError, ValueError):
         )
 
 
+class ImageSpanError(MmtokError, ValueError):
+    """An <img>...</img> span the Qwen-VL tokenizer cannot encode (unclosed, too long, or holding a
+    special token)."""
+
+    def __init__(self, problem: str, fix: str):
+        super().__init__(f"qwen-vl image span: {problem}; {fix}")
+
+
 # --- grounding ------------------------------------------------------------------------------------
 
 

@@ -22,7 +22,7 @@ from .base import TextTokenizer
 
 __all__ = ["ENCODINGS", "TextTokenizer", "get_tokenizer", "tokenizer_names"]
 
-ENCODINGS: Registry[TextTokenizer] = Registry("text tokenizer", modules=("mmtok.text.qwen2", "mmtok.text.cl100k"))
+ENCODINGS: Registry[TextTokenizer] = Registry("text tokenizer", modules=("mmtok.text.qwen2", "mmtok.text.cl100k", "mmtok.text.qwen_vl"))
 
 
 def tokenizer_names() -> list[str]:

@@ -9,6 +9,7 @@ FAMILIES: Registry[VisionFamily] = Registry("model", modules=(
         "mmtok.vision.families.qwen2_vl",
         "mmtok.vision.families.qwen2_5_vl",
         "mmtok.vision.families.qwen3_vl",
+        "mmtok.vision.families.qwen_vl",
     ),
 )
 
