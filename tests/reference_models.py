@@ -6,7 +6,7 @@ from __future__ import annotations
 MERGE = 2
 
 
-def _tiny_text(**extra):
+def tiny_text(**extra):
     text = dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
                 num_key_value_heads=1, vocab_size=152064)
     return {**text, **extra}
@@ -21,15 +21,15 @@ def tiny_qwen_models() -> dict:
     mrope = {"type": "mrope", "mrope_section": [2, 1, 1]}
     return {
         "qwen2-vl": Qwen2VLModel(Qwen2VLConfig(
-            text_config=_tiny_text(rope_scaling=mrope),
+            text_config=tiny_text(rope_scaling=mrope),
             vision_config=dict(depth=1, embed_dim=16, hidden_size=16, num_heads=2, mlp_ratio=1,
                                spatial_merge_size=MERGE))),
         "qwen2.5-vl": Qwen2_5_VLModel(Qwen2_5_VLConfig(
-            text_config=_tiny_text(rope_scaling=mrope),
+            text_config=tiny_text(rope_scaling=mrope),
             vision_config=dict(depth=1, hidden_size=16, intermediate_size=16, num_heads=2, out_hidden_size=16,
                                fullatt_block_indexes=[0], spatial_merge_size=MERGE, tokens_per_second=2))),
         "qwen3-vl": Qwen3VLModel(Qwen3VLConfig(
-            text_config=_tiny_text(head_dim=8, rope_scaling={"rope_type": "default", "mrope_section": [2, 1, 1],
+            text_config=tiny_text(head_dim=8, rope_scaling={"rope_type": "default", "mrope_section": [2, 1, 1],
                                                              "mrope_interleaved": True}),
             vision_config=dict(depth=1, hidden_size=16, intermediate_size=16, num_heads=2, out_hidden_size=16,
                                deepstack_visual_indexes=[0], num_position_embeddings=16,

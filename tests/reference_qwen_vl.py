@@ -210,6 +210,33 @@ def make_context(tokenizer, query, history=None, system="", max_window_size=6144
     return raw_text, context_tokens
 
 
+def finetune_input_ids_and_targets(tokenizer, source, system_message="You are a helpful assistant."):
+    """finetune.py `preprocess` for one conversation: (input_id, target) before padding."""
+    IGNORE_TOKEN_ID = -100  # LabelSmoother.ignore_index
+    roles = {"user": "<|im_start|>user", "assistant": "<|im_start|>assistant"}
+    im_start = tokenizer.im_start_id
+    im_end = tokenizer.im_end_id
+    nl_tokens = tokenizer("\n")
+    _system = tokenizer("system") + nl_tokens
+    if roles[source[0]["from"]] != roles["user"]:
+        source = source[1:]
+    input_id, target = [], []
+    system = [im_start] + _system + tokenizer(system_message) + [im_end] + nl_tokens
+    input_id += system
+    target += [im_start] + [IGNORE_TOKEN_ID] * (len(system) - 3) + [im_end] + nl_tokens
+    for sentence in source:
+        role = roles[sentence["from"]]
+        _input_id = tokenizer(role) + nl_tokens + tokenizer(sentence["value"]) + [im_end] + nl_tokens
+        input_id += _input_id
+        if role == "<|im_start|>user":
+            _target = [im_start] + [IGNORE_TOKEN_ID] * (len(_input_id) - 3) + [im_end] + nl_tokens
+        else:
+            _target = [im_start] + [IGNORE_TOKEN_ID] * len(tokenizer(role)) + _input_id[len(tokenizer(role)) + 1 : -2] + [im_end] + nl_tokens
+        target += _target
+    assert len(input_id) == len(target)
+    return input_id, target
+
+
 def finetune_input_ids(tokenizer, source, system_message="You are a helpful assistant."):
     """finetune.py `preprocess` for one conversation [{"from": "user"|"assistant", "value": ...}], before padding."""
     roles = {"user": "<|im_start|>user", "assistant": "<|im_start|>assistant"}

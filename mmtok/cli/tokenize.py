@@ -27,7 +27,7 @@ def add_parser(sub) -> None:
         "prompt is added unless the last message is the assistant's",
     )
     p.add_argument("--labels", action="store_true", help="compute training labels (assistant turns learned, the rest -100) and show the learned spans")
-    p.add_argument("--label-style", default="qwen", choices=("qwen", "content-eos"), help="which tokens of an assistant turn are learned (default: qwen, as Qwen's fine-tuning code)")
+    p.add_argument("--label-style", default=None, choices=("qwen", "content-eos", "qwen-vl"), help="which tokens are learned (default: the family's fine-tuning code: qwen-vl for Qwen-VL, qwen otherwise)")
     p.add_argument("--max-length", type=int, default=None, help="truncate to this many tokens; an error if that would cut an image")
     p.add_argument("--save", metavar="OUT.npz", help="write input_ids, attention_mask, pixel_values, image_grid_thw, ... to an .npz")
     p.set_defaults(run=run)

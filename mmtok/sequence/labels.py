@@ -18,7 +18,7 @@ from __future__ import annotations
 from ..errors import InvalidOptionError, TruncationError
 
 IGNORE_INDEX = -100
-LABEL_STYLES = ("qwen", "content-eos")
+LABEL_STYLES = ("qwen", "content-eos", "qwen-vl")
 ASSISTANT_HEADER_TOKENS = 3  # <|im_start|> assistant \n
 
 
@@ -30,6 +30,16 @@ def assistant_labels(ids: list[int], marks: list, *, style: str = "qwen", im_end
     turns = [(m[1], m[2]) for m in marks if m[0] == "turn"]
     for k, (role, start) in enumerate(turns):
         end = turns[k + 1][1] if k + 1 < len(turns) else len(ids)
+        if style == "qwen-vl":
+            if role == "generation":
+                continue
+            # <|im_start|> role \n content <|im_end|> \n: learn im_start and the closing im_end \n
+            for i in (start, end - 2, end - 1):
+                labels[i] = ids[i]
+            if role == "assistant":
+                for i in range(start + ASSISTANT_HEADER_TOKENS, end - 2):
+                    labels[i] = ids[i]
+            continue
         if role != "assistant":
             continue
         stop = end

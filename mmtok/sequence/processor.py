@@ -85,14 +85,14 @@ class Processor:
         *,
         add_generation_prompt: bool = False,
         labels: bool = False,
-        label_style: str = "qwen",
+        label_style: str | None = None,
         max_length: int | None = None,
         **template_options,
     ) -> BatchEncoding:
         """Encode one conversation, or a list of conversations (padded into one batch).
 
         labels=True adds "labels" (assistant turns learned, the rest -100; see sequence.labels for
-        `label_style`). max_length truncates on the right, but never through an image's or a video's
+        `label_style`, whose default is the family's: "qwen-vl" for Qwen-VL, "qwen" otherwise). max_length truncates on the right, but never through an image's or a video's
         tokens: that raises TruncationError naming the sample and the numbers.
         """
         rendered, sources, video_sources = self._render(messages, add_generation_prompt, template_options)
@@ -157,6 +157,7 @@ class Processor:
     def _encode(self, rendered, plans, video_plans, *, labels: bool, label_style: str, max_length: int | None) -> dict:
         from .labels import assistant_labels, check_max_length
 
+        label_style = label_style or getattr(self.family, "label_style", "qwen")
         sequences, label_rows = [], []
         im_end = self.tokenizer.special_tokens.get("<|im_end|>")
         for sample, (ids, marks) in enumerate(self._sequences(rendered, plans, video_plans)):

@@ -24,43 +24,20 @@ import pytest
 
 from mmtok.errors import InvalidOptionError, UnknownNameError
 from mmtok.sequence.rope import CONVENTIONS, RopeSpec, rope_index
+from reference_models import MERGE, tiny_text
 
 torch = pytest.importorskip("torch")
 
 IMG, VID, VSTART, VEND, PAD = 151655, 151656, 151652, 151653, 151643
-MERGE = 2
 STYLES = ("qwen2-vl", "qwen2.5-vl", "qwen3-vl")
-
-
-def _tiny_text(**extra):
-    text = dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
-                num_key_value_heads=1, vocab_size=152064)
-    return {**text, **extra}
 
 
 @pytest.fixture(scope="module")
 def models():
     """One tiny reference model per style (random weights; get_rope_index only reads the config)."""
-    from transformers import (Qwen2_5_VLConfig, Qwen2_5_VLModel, Qwen2VLConfig, Qwen2VLModel, Qwen3VLConfig,
-                              Qwen3VLModel)
+    from reference_models import tiny_qwen_models
 
-    mrope = {"type": "mrope", "mrope_section": [2, 1, 1]}
-    return {
-        "qwen2-vl": Qwen2VLModel(Qwen2VLConfig(
-            text_config=_tiny_text(rope_scaling=mrope),
-            vision_config=dict(depth=1, embed_dim=16, hidden_size=16, num_heads=2, mlp_ratio=1,
-                               spatial_merge_size=MERGE))),
-        "qwen2.5-vl": Qwen2_5_VLModel(Qwen2_5_VLConfig(
-            text_config=_tiny_text(rope_scaling=mrope),
-            vision_config=dict(depth=1, hidden_size=16, intermediate_size=16, num_heads=2, out_hidden_size=16,
-                               fullatt_block_indexes=[0], spatial_merge_size=MERGE, tokens_per_second=2))),
-        "qwen3-vl": Qwen3VLModel(Qwen3VLConfig(
-            text_config=_tiny_text(head_dim=8, rope_scaling={"rope_type": "default", "mrope_section": [2, 1, 1],
-                                                             "mrope_interleaved": True}),
-            vision_config=dict(depth=1, hidden_size=16, intermediate_size=16, num_heads=2, out_hidden_size=16,
-                               deepstack_visual_indexes=[0], num_position_embeddings=16,
-                               spatial_merge_size=MERGE))),
-    }
+    return tiny_qwen_models()
 
 
 def _mm_token_type_ids(rows):
@@ -255,7 +232,7 @@ def omni():
                                   output_dim=16, num_mel_bins=8),
                 vision_config=dict(depth=1, hidden_size=16, intermediate_size=16, num_heads=2, out_hidden_size=16,
                                    fullatt_block_indexes=[0], spatial_merge_size=MERGE),
-                text_config=_tiny_text(vocab_size=1000, rope_parameters={"rope_type": "default",
+                text_config=tiny_text(vocab_size=1000, rope_parameters={"rope_type": "default",
                                                                          "mrope_section": [2, 1, 1]}),
                 position_id_per_seconds=pps, vision_start_token_id=VSTART))
         videos = videos or []
@@ -457,7 +434,7 @@ def test_qwen25_temporal_order_with_tokens_per_second_25(omni):
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLModel
 
     model = Qwen2_5_VLModel(Qwen2_5_VLConfig(
-        text_config=_tiny_text(rope_scaling={"type": "mrope", "mrope_section": [2, 1, 1]}),
+        text_config=tiny_text(rope_scaling={"type": "mrope", "mrope_section": [2, 1, 1]}),
         vision_config=dict(depth=1, hidden_size=16, intermediate_size=16, num_heads=2, out_hidden_size=16,
                            fullatt_block_indexes=[0], spatial_merge_size=MERGE, tokens_per_second=25)))
     t = 13

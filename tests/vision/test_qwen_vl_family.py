@@ -15,7 +15,7 @@ import re
 import numpy as np
 import pytest
 from PIL import Image
-from reference_qwen_vl import QWenTokenizer, encode_images, finetune_input_ids, image_transform, make_context
+from reference_qwen_vl import QWenTokenizer, encode_images, finetune_input_ids, finetune_input_ids_and_targets, image_transform, make_context
 
 import mmtok
 from mmtok.errors import EmptyImageError, MessageFormatError, UnsupportedInputError
@@ -201,6 +201,11 @@ def test_training_ids_same_as_finetune_py(proc, ref, photo_files):
     assert out["input_ids"][0].tolist() == finetune_input_ids(ref, dropped)
     assert [p.source for p in out.plans] == [str(photo_files[0]), str(photo_files[0]), str(photo_files[1])]
     assert out["pixel_values"].shape == (3, 3, 448, 448)
+    # labels: finetune.py's targets (the family's default label style)
+    ids, targets = finetune_input_ids_and_targets(ref, dropped)
+    labelled = proc(_as_messages(local), labels=True)
+    assert labelled["input_ids"][0].tolist() == ids
+    assert labelled["labels"][0].tolist() == targets
 
 
 def test_system_message_and_text_only(proc, ref):

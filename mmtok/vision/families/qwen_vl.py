@@ -87,6 +87,7 @@ _MARKUP = re.compile(r"<img>(.*?)</img>|(</?(?:ref|box|quad|img)>|<imgpad>)", re
 @FAMILIES.register("qwen-vl", aliases=("qwen_vl", "Qwen/Qwen-VL", "Qwen/Qwen-VL-Chat"))
 class QwenVL(VisionFamily):
     name = "qwen-vl"
+    label_style = "qwen-vl"  # finetune.py (see sequence.labels)
     tokenizer_name = "qwen-vl"
     reference = "Qwen/Qwen-VL-Chat remote code (visual.py, tokenization_qwen.py, make_context), image span as in vLLM"
     spec = QwenVLSpec()
