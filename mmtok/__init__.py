@@ -41,19 +41,30 @@ def get_processor(
     special_in_text: str = "error",
     padding_side: str = "right",
     rope_convention: str = "transformers",
+    tokenizer=None,
     **options,
 ):
     """A processor for `model`; options configure the family (e.g. min_pixels, max_pixels, rgb,
     sampling, video_options). `rope_convention` picks how M-RoPE position ids are computed
     ("transformers": 5.23's get_rope_index; "qwen": Qwen's original code / transformers 4.x;
-    "transformers-4.57": 4.57.1 with its second_per_grid_t truncation)."""
+    "transformers-4.57": 4.57.1 with its second_per_grid_t truncation). `tokenizer` overrides the
+    family's text tokenizer: a registered name, a tokenizer.json path or a tokenizer object; families
+    whose checkpoints' vocabulary mmtok does not ship need it for token ids."""
+    from .errors import CountOnlyError, VocabularyNeededError
     from .sequence.processor import Processor
+    from .text.base import TextTokenizer
     from .vision.families import get_family
 
     family = get_family(model, **options)
+    if getattr(family, "count_only", False):
+        raise CountOnlyError(family.name)
+    if tokenizer is None:
+        if family.tokenizer_name is None:
+            raise VocabularyNeededError(family.name, getattr(family, "tokenizer_description", "its own"))
+        tokenizer = family.tokenizer_name
     return Processor(
         family,
-        get_tokenizer(family.tokenizer_name),
+        tokenizer if isinstance(tokenizer, TextTokenizer) else get_tokenizer(tokenizer),
         special_in_text=special_in_text,
         padding_side=padding_side,
         rope_convention=rope_convention,

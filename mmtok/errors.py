@@ -169,6 +169,30 @@ class ImageSpanError(MmtokError, ValueError):
         super().__init__(f"qwen-vl image span: {problem}; {fix}")
 
 
+class VocabularyNeededError(MmtokError, ValueError):
+    """A model family whose checkpoints' tokenizer mmtok does not ship (nothing is downloaded)."""
+
+    exit_code = 2
+
+    def __init__(self, model: str, tokenizer: str):
+        super().__init__(
+            f"{model}: token ids need the checkpoint's tokenizer ({tokenizer}), which mmtok does not ship and never "
+            "downloads; pass tokenizer='path/to/tokenizer.json' from the checkpoint (plans and counts need none)"
+        )
+
+
+class CountOnlyError(MmtokError, ValueError):
+    """A model known only by its provider's published token formula: it has plans, not pixels or ids."""
+
+    exit_code = 2
+
+    def __init__(self, model: str):
+        super().__init__(
+            f"{model} is counted from its provider's published formula only; use mmtok.plan_image or `mmtok count` "
+            "(it has no processor: the provider does its own preprocessing)"
+        )
+
+
 # --- grounding ------------------------------------------------------------------------------------
 
 

@@ -81,3 +81,26 @@ def build_qwen2_tokenizer_json(path: Path) -> None:
     tok.decoder = decoders.ByteLevel()
     tok.add_special_tokens([AddedToken(s, special=True, normalized=False) for s in QWEN2_SPECIALS])
     tok.save(str(path))
+
+
+def build_tiny_tokenizer_json(path: Path, specials: list[str], *, bos: str | None = None) -> Path:
+    """A small byte-level tokenizer.json (256 byte tokens, no merges) with `specials` as special added
+    tokens, for families whose checkpoint vocabulary cannot be downloaded here: mmtok and the reference
+    processor then read the same file, so their ids can be compared (the layout is what is tested, not
+    the checkpoint's BPE). With `bos`, a post-processor puts it first, as Llama-style tokenizers do when
+    called with add_special_tokens=True."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+
+    byte_chars = _bytes_to_unicode()
+    vocab = {byte_chars[b]: i for i, b in enumerate(sorted(byte_chars))}
+    tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    ordered = list(dict.fromkeys(([bos] if bos else []) + list(specials)))
+    tokenizer.add_special_tokens(ordered)
+    if bos:
+        tokenizer.post_processor = processors.TemplateProcessing(
+            single=f"{bos} $A", pair=f"{bos} $A {bos} $B", special_tokens=[(bos, tokenizer.token_to_id(bos))]
+        )
+    tokenizer.save(str(path))
+    return Path(path)

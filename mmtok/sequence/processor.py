@@ -126,6 +126,66 @@ class Processor:
             convention=self.rope_convention,
         )
 
+    def encode_text(self, text: str | list[str], images: Any = None, videos: Any = None) -> BatchEncoding:
+        """The reference processor's `processor(text=..., images=...)`: each placeholder of the family
+        (e.g. "<image>", `family.text_placeholder`) in `text` is expanded for the next image, in order
+        across the batch; no chat template is applied. Special-token spellings in `text` are control
+        tokens here, as in the reference (the prompt is the caller's, not a user's)."""
+        import re
+
+        from .pieces import Special, Text
+
+        texts = [text] if isinstance(text, str) else list(text)
+        images = [] if images is None else (list(images) if isinstance(images, (list, tuple)) else [images])
+        videos = [] if videos is None else (list(videos) if isinstance(videos, (list, tuple)) else [videos])
+        marks = {kind: self.family.text_placeholder(kind) for kind in ("image", "video")}
+        marks = {k: v for k, v in marks.items() if v}
+        pattern = re.compile("|".join(re.escape(v) for v in sorted(marks.values(), key=len, reverse=True)))
+        kinds = {v: k for k, v in marks.items()}
+        rendered, counters = [], {"image": 0, "video": 0}
+        sources = {"image": images, "video": videos}
+        for sample in texts:
+            pieces: list = [Special(self.family.bos_token)] if self.family.bos_token else []
+            first = (counters["image"], counters["video"])
+            last = 0
+            for found in pattern.finditer(sample):
+                if found.start() > last:
+                    pieces.append(Text(sample[last : found.start()]))
+                kind = kinds[found.group(0)]
+                index = counters[kind] - first[0 if kind == "image" else 1]
+                if counters[kind] >= len(sources[kind]):
+                    raise MessageFormatError(
+                        f"the text holds more {found.group(0)} placeholders than the {len(sources[kind])} {kind}(s) given"
+                    )
+                pieces.append(Media(kind, index, {kind: sources[kind][counters[kind]]}, f"{kind} {counters[kind]}"))
+                counters[kind] += 1
+                last = found.end()
+            if last < len(sample):
+                pieces.append(Text(sample[last:]))
+            rendered.append((pieces, first))
+        for kind in ("image", "video"):
+            if counters[kind] != len(sources[kind]):
+                raise MessageFormatError(
+                    f"{len(sources[kind])} {kind}(s) given but the text holds {counters[kind]} "
+                    f"{marks.get(kind, kind)!r} placeholder(s); write one placeholder per {kind}"
+                )
+        data, plans = self.family.preprocess_images(images) if images else ({}, [])
+        video_data, video_plans = self.family.preprocess_videos(videos) if videos else ({}, [])
+        sequences = []
+        for pieces, (first, first_video) in rendered:
+            def expand(media: Media, first=first, first_video=first_video):
+                if media.kind == "video":
+                    return self.family.expand_in_text(media, video_plans[first_video + media.index])
+                return self.family.expand_in_text(media, plans[first + media.index])
+
+            sequences.append(encode_pieces(pieces, self.tokenizer, expand, special_in_text="special"))
+        out = BatchEncoding(self._pad(sequences))
+        out.update(data)
+        out.update(video_data)
+        out.plans, out.video_plans, out.limits = plans, video_plans, self.limits
+        self._add_positions(out)
+        return out
+
     def sequence_lengths(self, messages: Any, *, add_generation_prompt: bool = False, **template_options) -> list[int]:
         """The token count of each conversation, visual tokens included, from image headers alone (no
         pixel is decoded): what `len(input_ids)` will be, known before any truncation."""

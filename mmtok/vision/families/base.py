@@ -17,8 +17,16 @@ class VisionFamily(ABC):
 
     #: registry name, e.g. "qwen2-vl"
     name: str
-    #: registry name of the text tokenizer the family's checkpoints use
-    tokenizer_name: str
+    #: registry name of the text tokenizer the family's checkpoints use; None when mmtok does not ship
+    #: it (then get_processor needs tokenizer=path, and `tokenizer_description` names what to pass)
+    tokenizer_name: str | None
+    tokenizer_description: str = "its own"
+    #: True for models known only by a provider's token formula: plans, no pixels, no processor
+    count_only: bool = False
+    #: a token the reference tokenizer puts first when called on text (add_special_tokens=True), e.g. "<s>"
+    bos_token: str | None = None
+    #: special tokens the family writes (placeholders, markers); tests build small tokenizers holding them
+    special_tokens: tuple[str, ...] = ()
     #: where the behaviour comes from (shown by outputs and docs)
     reference: str
 
@@ -87,3 +95,12 @@ class VisionFamily(ABC):
     def template_text(self, kind: str) -> str:
         """What the chat template writes for one media slot, before expansion."""
         return self.modality_tokens.get(kind, "")
+
+    def text_placeholder(self, kind: str) -> str:
+        """What marks a media slot in a prompt given to `processor.encode_text` (the reference
+        processor's `processor(text=..., images=...)`), e.g. "<image>"."""
+        return self.modality_tokens.get(kind, "")
+
+    def expand_in_text(self, media: Media, plan) -> list[Piece]:
+        """What one placeholder of `text_placeholder` becomes; by default what a template slot becomes."""
+        return self.expand(media, plan)

@@ -113,7 +113,8 @@ class QwenVLFamily(VisionFamily):
         )
         grid = (1, resized[0] // spec.patch_size, resized[1] // spec.patch_size)
         tokens = grid[0] * grid[1] * grid[2] // spec.merge_size**2
-        return ImagePlan(self.name, (height, width), resized, grid, tokens, self.limits, source)
+        # + <|vision_start|> and <|vision_end|>
+        return ImagePlan(self.name, (height, width), resized, grid, tokens, self.limits, source, total_tokens=tokens + 2)
 
     def image_features(self, rgb_image, plan: ImagePlan) -> np.ndarray:
         spec = self.spec
@@ -171,6 +172,13 @@ class QwenVLFamily(VisionFamily):
 
     def template_text(self, kind: str) -> str:
         return self.spec.vision_start + self.modality_tokens[kind] + self.spec.vision_end
+
+    def expand_in_text(self, media: Media, plan) -> list[Piece]:
+        # the processor replaces only the pad token; the prompt already holds vision start/end
+        pieces = self.expand(media, plan)
+        if media.kind == "video" and self.name == "qwen3-vl" and self.video_layout == "qwen":
+            return pieces
+        return pieces[1:-1]
 
     def expand(self, media: Media, plan: ImagePlan) -> list[Piece]:
         if media.kind == "video":

@@ -118,7 +118,10 @@ class QwenVL(VisionFamily):
         grid = spec.image_size // spec.patch_size
         resized = (spec.image_size, spec.image_size)
         grid_thw = (1, grid, grid)
-        return QwenVLImagePlan(self.name, (height, width), resized, grid_thw, spec.n_queries, self.limits, source)
+        # + <img> and </img>
+        return QwenVLImagePlan(
+            self.name, (height, width), resized, grid_thw, spec.n_queries, self.limits, source, total_tokens=spec.n_queries + 2
+        )
 
     # -- pixels ------------------------------------------------------------------------------------
 
@@ -223,6 +226,10 @@ class QwenVL(VisionFamily):
     def template_text(self, kind: str) -> str:
         # the span with its path dropped, as vLLM rewrites prompts before tokenizing them
         return self.spec.image_start + self.spec.image_end
+
+    def text_placeholder(self, kind: str) -> str:
+        # encode_text: an emptied span "<img></img>" per image (vLLM's prompt form); no videos
+        return self.template_text(kind) if kind == "image" else ""
 
     def expand(self, media: Media, plan: ImagePlan) -> list[Piece]:
         if media.kind != "image":
