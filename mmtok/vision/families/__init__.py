@@ -5,11 +5,31 @@ from __future__ import annotations
 from ...registry import Registry
 from .base import VisionFamily
 
-FAMILIES: Registry[VisionFamily] = Registry("model", modules=(
-        "mmtok.vision.families.qwen2_vl",
-        "mmtok.vision.families.qwen2_5_vl",
-        "mmtok.vision.families.qwen3_vl",
-        "mmtok.vision.families.qwen_vl",
+FAMILIES: Registry[VisionFamily] = Registry(
+    "model",
+    modules=tuple(
+        f"mmtok.vision.families.{name}"
+        for name in (
+            "qwen_vl",
+            "qwen2_vl",
+            "qwen2_5_vl",
+            "qwen3_vl",
+            "clip",
+            "blip",
+            "llava",
+            "llava_next",
+            "llava_onevision",
+            "internvl",
+            "minicpm_v",
+            "idefics3",
+            "pixtral",
+            "gemma3",
+            "mllama",
+            "phi",
+            "api_openai",
+            "api_anthropic",
+            "api_google",
+        )
     ),
 )
 

@@ -81,9 +81,15 @@ class VisionFamily(ABC):
 
     # -- sequence ------------------------------------------------------------------------------------
 
-    @abstractmethod
     def render(self, messages: list[dict], *, add_generation_prompt: bool, **template_options) -> list[Piece]:
-        """The chat template, with a Media slot where each image goes."""
+        """The chat template, with a Media slot where each image goes. Families whose checkpoints'
+        template mmtok does not reproduce refuse messages; their prompts go through encode_text."""
+        from ...errors import MessageFormatError
+
+        raise MessageFormatError(
+            f"{self.name}: mmtok does not write this model's chat template; build the prompt with "
+            f"{self.text_placeholder('image')!r} where each image goes and call processor.encode_text(prompt, images)"
+        )
 
     @abstractmethod
     def expand(self, media: Media, plan: ImagePlan) -> list[Piece]:

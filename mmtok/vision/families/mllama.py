@@ -1,0 +1,1 @@
+"""Registered by its family file when implemented (issue 4)."""
