@@ -6,7 +6,7 @@ import argparse
 import os
 from collections.abc import Iterator
 
-from ..errors import MmtokError
+from ..errors import InvalidOptionError, MmtokError, UnsupportedInputError
 from .options import add_model_options, family_options
 from .output import emit_json, hw, note, table
 
@@ -23,6 +23,7 @@ def add_parser(sub) -> None:
         "Bad files are reported and the rest still counted; the exit status is 1 if any file failed.",
     )
     add_model_options(p)
+    p.set_defaults(model="qwen2-vl")
     p.add_argument("paths", nargs="+", metavar="PATH", help="image or video files, or folders")
     p.set_defaults(run=run)
 
@@ -40,10 +41,21 @@ def iter_files(paths: list[str]) -> Iterator[str]:
             yield path
 
 
+def _models(spec: str) -> list[str]:
+    from ..vision.families import FAMILIES, model_names
+
+    if spec == "all":
+        return model_names()
+    return [FAMILIES.canonical(name.strip()) for name in spec.split(",") if name.strip()]
+
+
 def run(args: argparse.Namespace) -> int:
     from ..vision.families import get_family
 
-    family = get_family(args.model, **family_options(args))
+    models = _models(args.model)
+    if len(models) > 1 or args.model == "all":
+        return run_many(args, models)
+    family = get_family(models[0], **family_options(args))
     rows, total, images, videos, failed = [], 0, 0, 0, 0
     for path in iter_files(args.paths):
         is_video = os.path.splitext(path)[1].lower() in VIDEO_EXTENSIONS
@@ -74,4 +86,54 @@ def run(args: argparse.Namespace) -> int:
         if rows:
             print(table(rows, ["path", "size (h x w)", "frames", "resized", "grid t x h x w", "tokens"]))
         print(f"total: {summary}")
+    return 1 if failed else 0
+
+
+def run_many(args: argparse.Namespace, models: list[str]) -> int:
+    """One row per file, one column per model: what each file costs everywhere (tokens; total tokens
+    with structural markers in JSON)."""
+    from ..vision.families import get_family
+
+    options = family_options(args)
+    families = []
+    for name in models:
+        # pixel budgets are per family: --min/--max-pixels apply to the families that take them
+        family_opts = {k: v for k, v in options.items() if k not in ("min_pixels", "max_pixels")}
+        try:
+            families.append(get_family(name, **options))
+        except (TypeError, InvalidOptionError):
+            families.append(get_family(name, **family_opts))
+    rows, failed = [], 0
+    totals = {f.name: 0 for f in families}
+    for path in iter_files(args.paths):
+        is_video = os.path.splitext(path)[1].lower() in VIDEO_EXTENSIONS
+        cells, record = [], {"path": path, "tokens": {}, "errors": {}}
+        for family in families:
+            try:
+                plan = family.plan_video(path) if is_video else family.plan(path)
+            except MmtokError as e:
+                cells.append("error" if not isinstance(e, UnsupportedInputError) else "-")
+                if not isinstance(e, UnsupportedInputError):
+                    record["errors"][family.name] = str(e)
+                continue
+            totals[family.name] += plan.tokens
+            record["tokens"][family.name] = plan.tokens
+            if getattr(plan, "total_tokens", None) is not None:
+                record.setdefault("total_tokens", {})[family.name] = plan.total_tokens
+            cells.append(f"{plan.tokens:,}")
+        if record["errors"]:
+            failed += 1
+            for name, message in record["errors"].items():
+                note(f"mmtok: error: {name}: {message}")
+        if not record["errors"]:
+            del record["errors"]
+        if args.json:
+            emit_json(record)
+        else:
+            rows.append([path, *cells])
+    if args.json:
+        note("total: " + ", ".join(f"{name} {n:,}" for name, n in totals.items()))
+    else:
+        rows.append(["total", *[f"{totals[f.name]:,}" for f in families]])
+        print(table(rows, ["path", *[f.name for f in families]]))
     return 1 if failed else 0

@@ -10,9 +10,9 @@ import sys
 
 from .. import __version__
 from ..errors import MmtokError
-from . import count, ground, tokenize
+from . import count, ground, models, tokenize
 
-COMMANDS = (tokenize, count, ground)
+COMMANDS = (tokenize, count, ground, models)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,7 +6,9 @@ import argparse
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default="qwen2-vl", help="model family (default: qwen2-vl)")
+    parser.add_argument(
+        "--model", default="qwen2-vl", help="model family (default: qwen2-vl); for count also 'all' or a comma list (see `mmtok models`)"
+    )
     parser.add_argument("--min-pixels", type=int, default=None, help="pixel floor per image (default: the checkpoint's)")
     parser.add_argument("--max-pixels", type=int, default=None, help="pixel budget per image (default: the checkpoint's)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")

@@ -18,7 +18,11 @@ def hw(size) -> str:
     return f"{size[0]} x {size[1]}"
 
 
-def table(rows: list[list[str]], header: list[str]) -> str:
+def table(rows: list[list[str]], header: list[str], *, numeric: bool = True) -> str:
+    """Aligned columns; the first is left-aligned, the rest right-aligned if `numeric`, else left."""
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in [header, *rows]]
+    lines = [
+        "  ".join(str(c).ljust(w) if i == 0 or not numeric else str(c).rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+        for r in [header, *rows]
+    ]
     return "\n".join(line.rstrip() for line in lines)
