@@ -64,4 +64,26 @@ class Registry(Generic[T]):
         return key in self._factories or key in self._aliases
 
     def get(self, name: str, **options) -> T:
-        return self._factories[self.canonical(name)](**options)
+        key = self.canonical(name)
+        try:
+            return self._factories[key](**options)
+        except TypeError as e:
+            if "unexpected keyword argument" not in str(e):
+                raise
+            from .errors import InvalidOptionError
+
+            import inspect
+
+            factory = self._factories[key]
+            params: list[str] = []
+            for klass in getattr(factory, "__mro__", (factory,)):
+                init = getattr(klass, "__init__", None) if isinstance(klass, type) else klass
+                try:
+                    signature = inspect.signature(init)
+                except (TypeError, ValueError):
+                    continue
+                params += [p.name for p in signature.parameters.values() if p.kind == p.KEYWORD_ONLY and p.name not in params]
+            raise InvalidOptionError(
+                f"{self.kind} {key!r} takes no option {str(e).split('argument')[-1].strip()}; its options: "
+                + (", ".join(params) or "none")
+            ) from None

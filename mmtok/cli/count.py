@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from ..errors import InvalidOptionError, MmtokError, UnsupportedInputError
 from .options import add_model_options, family_options
-from .output import emit_json, hw, note, table
+from .output import emit_json, grid_text, hw, limits_text, note, table
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 VIDEO_EXTENSIONS = {".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v"}
@@ -74,17 +74,16 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             emit_json(plan.to_dict())
         else:
-            t, h, w = plan.grid_thw
             frames = f"{plan.frames:,}" if is_video else "-"
-            rows.append([path, hw(plan.size), frames, hw(plan.resized), f"{t}x{h}x{w}", f"{plan.tokens:,}"])
-    limits = "  ".join(f"{k} {v:,}" for k, v in family.limits.items())
+            rows.append([path, hw(plan.size), frames, hw(plan.resized), grid_text(plan), f"{plan.tokens:,}"])
+    limits = limits_text(family.limits)
     counted = f"{images:,} images" + (f", {videos:,} videos" if videos else "")
     summary = f"{counted}, {total:,} tokens ({family.name}; {limits})" + (f"; {failed:,} failed" if failed else "")
     if args.json:
         note(summary)
     else:
         if rows:
-            print(table(rows, ["path", "size (h x w)", "frames", "resized", "grid t x h x w", "tokens"]))
+            print(table(rows, ["path", "size (h x w)", "frames", "resized", "grid (t x h x w) / tiles", "tokens"]))
         print(f"total: {summary}")
     return 1 if failed else 0
 

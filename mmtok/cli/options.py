@@ -11,6 +11,14 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--min-pixels", type=int, default=None, help="pixel floor per image (default: the checkpoint's)")
     parser.add_argument("--max-pixels", type=int, default=None, help="pixel budget per image (default: the checkpoint's)")
+    parser.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a family option, e.g. detail=low (gpt-4o), media_resolution=low (gemini-3), pan_and_scan=true "
+        "(gemma3); repeatable; see `mmtok models`",
+    )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     video = parser.add_argument_group("videos (Qwen2-VL, Qwen2.5-VL, Qwen3-VL)")
     video.add_argument(
@@ -33,8 +41,29 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _value(text: str):
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("none", "null"):
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
 def family_options(args: argparse.Namespace) -> dict:
+    from ..errors import InvalidOptionError
+
     options = {}
+    for item in getattr(args, "option", []) or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InvalidOptionError(f"--option takes KEY=VALUE (e.g. detail=low); got {item!r}")
+        options[key.strip().replace("-", "_")] = _value(value.strip())
     if args.min_pixels is not None:
         options["min_pixels"] = args.min_pixels
     if args.max_pixels is not None:

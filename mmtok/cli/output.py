@@ -26,3 +26,20 @@ def table(rows: list[list[str]], header: list[str], *, numeric: bool = True) -> 
         for r in [header, *rows]
     ]
     return "\n".join(line.rstrip() for line in lines)
+
+
+def number(value) -> str:
+    """Integers with thousands separators; anything else as it is."""
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
+
+
+def limits_text(limits: dict, sep: str = "  ") -> str:
+    return sep.join(f"{k} {number(v)}" for k, v in limits.items())
+
+
+def grid_text(plan) -> str:
+    """The plan's patch grid (t x h x w) if it has one, else its tile count."""
+    if getattr(plan, "grid_thw", None) is not None:
+        t, h, w = plan.grid_thw
+        return f"{t}x{h}x{w}"
+    return f"{plan.tiles} tile" + ("s" if plan.tiles != 1 else "")

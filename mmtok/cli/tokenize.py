@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .options import add_model_options, family_options
-from .output import emit_json, hw
+from .output import emit_json, hw, limits_text
 
 
 def add_parser(sub) -> None:
@@ -74,17 +74,15 @@ def run(args: argparse.Namespace) -> int:
 
     family = processor.family
     lines = [f"model     {processor.model}   ({family.reference})"]
-    lines.append("limits    " + "   ".join(f"{k} {v:,}" for k, v in out.limits.items()))
+    lines.append("limits    " + limits_text(out.limits, "   "))
     for plan in out.plans:
-        t, h, w = plan.grid_thw
-        lines += [
-            f"image     {plan.source}",
-            f"  size      {hw(plan.size)} (height x width)",
-            f"  resized   {hw(plan.resized)}",
-            f"  grid      {t} x {h} x {w} (t x h x w patches)",
-            f"  patches   {plan.patches:,} rows of pixel_values",
-            f"  tokens    {plan.tokens:,}",
-        ]
+        lines += [f"image     {plan.source}", f"  size      {hw(plan.size)} (height x width)", f"  resized   {hw(plan.resized)}"]
+        if plan.grid_thw is not None:
+            t, h, w = plan.grid_thw
+            lines.append(f"  grid      {t} x {h} x {w} (t x h x w patches)")
+        if plan.tiles != 1:
+            lines.append(f"  tiles     {plan.tiles}")
+        lines.append(f"  tokens    {plan.tokens:,}" + (f" ({plan.total:,} with markers)" if plan.total != plan.tokens else ""))
     for plan in out.video_plans:
         t, h, w = plan.grid_thw
         lines += [

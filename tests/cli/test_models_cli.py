@@ -34,3 +34,12 @@ def test_count_all_models_one_column_each(capsys, photo_files):
     assert main(["count", "--model", "qwen2-vl,qwen3-vl", *files]) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0].split() == ["path", "qwen2-vl", "qwen3-vl"] and out.splitlines()[-1].startswith("total")
+
+
+def test_family_options_on_the_command_line(capsys):
+    assert main(["count", "--model", "qwen2-vl", "--option", "max_pixels=200704", "--json", str(SAMPLE)]) == 0
+    row = [l for l in capsys.readouterr().out.splitlines()][0]
+    assert json.loads(row)["tokens"] == mmtok.plan_image("qwen2-vl", str(SAMPLE), max_pixels=200704).tokens
+    assert main(["count", "--model", "qwen2-vl", "--option", "nope=1", str(SAMPLE)]) == 2
+    err = capsys.readouterr().err
+    assert "takes no option 'nope'" in err and "max_pixels" in err and err.count("\n") == 1
