@@ -272,3 +272,32 @@ class TruncationError(MmtokError, ValueError):
             f"{start:,} to {end - 1:,} of a {length:,}-token sequence); raise max_length to at least {end:,}, "
             "lower max_pixels, or drop the sample"
         )
+
+
+class ProviderRejectsImageError(ImageError):
+    """An image an API provider documents it rejects (e.g. Anthropic: over 8000 x 8000 px), so it has no count."""
+
+    def __init__(self, source: str, size: tuple[int, int], provider: str, limit: str):
+        h, w = size
+        self.size, self.provider, self.limit = size, provider, limit
+        super().__init__(
+            source,
+            f"is {h:,} x {w:,} px (height x width); {provider} rejects images over {limit}, so it has no token "
+            "count; downscale it before sending it",
+        )
+
+
+class ResizedTooSmallError(AspectRatioError):
+    """The model's resize would leave a side of the image below what its processor accepts (the reference
+    fails on it), which happens only at extreme aspect ratios."""
+
+    def __init__(self, source: str, size: tuple[int, int], resized: tuple[int, int], minimum: int):
+        h, w = size
+        self.size, self.ratio, self.limit, self.resized = size, max(h, w) / min(h, w), None, resized
+        ImageError.__init__(
+            self,
+            source,
+            f"aspect ratio {self.ratio:.1f} (height x width = {h} x {w}) is too extreme for this model: it would be "
+            f"resized to {resized[0]} x {resized[1]} px, and the reference needs at least {minimum} px per side; "
+            "crop or pad the image before tokenizing it",
+        )
