@@ -163,3 +163,58 @@ def video_smart_resize(
         h_bar = math.ceil(height * beta / factor) * factor
         w_bar = math.ceil(width * beta / factor) * factor
     return h_bar, w_bar
+
+
+# -- LLaVA-NeXT "anyres" (shared by llava-next and llava-onevision) ------------------------------------
+# transformers 5.23 `image_processing_utils.select_best_resolution` / `get_patch_output_size` and
+# `LlavaNextProcessor._get_unpadded_features`, expression for expression: the float divisions decide
+# ties and truncations (e.g. the unpad rounds to 7 decimals before int(), as the model's unpad_image).
+
+
+def anyres_best_resolution(size: tuple[int, int], resolutions) -> tuple[int, int]:
+    """The (height, width) canvas of `resolutions` that keeps the most of an image of `size` (pixels
+    not upscaled past the original), the least wasted canvas breaking ties, the first one winning."""
+    height, width = size
+    best, best_effective, best_wasted = None, 0, float("inf")
+    for res_h, res_w in resolutions:
+        scale = min(res_w / width, res_h / height)
+        effective = min(int(width * scale) * int(height * scale), width * height)
+        wasted = res_w * res_h - effective
+        if effective > best_effective or (effective == best_effective and wasted < best_wasted):
+            best, best_effective, best_wasted = (res_h, res_w), effective, wasted
+    return best
+
+
+def anyres_fit(size: tuple[int, int], target: tuple[int, int]) -> tuple[int, int]:
+    """The size an image of `size` is resized to inside the `target` canvas, aspect ratio kept: the
+    tighter side fills it, the other is ceil()-ed (and capped at the canvas)."""
+    height, width = size
+    target_h, target_w = target
+    scale_w, scale_h = target_w / width, target_h / height
+    if scale_w < scale_h:
+        return min(math.ceil(height * scale_w), target_h), target_w
+    return target_h, min(math.ceil(width * scale_h), target_w)
+
+
+def anyres_unpadded_grid(size: tuple[int, int], grid: tuple[int, int]) -> tuple[int, int]:
+    """The feature grid (rows, cols) left when the rows or columns that saw only the canvas padding of
+    an image of `size` are cut from a `grid` of features; as much is cut from both ends."""
+    height, width = size
+    rows, cols = grid
+    if width / height > cols / rows:
+        new_rows = int(round(height * (cols / width), 7))
+        rows -= (rows - new_rows) // 2 * 2
+    else:
+        new_cols = int(round(width * (rows / height), 7))
+        cols -= (cols - new_cols) // 2 * 2
+    return rows, cols
+
+
+def shortest_edge_resize(height: int, width: int, shortest_edge: int) -> tuple[int, int]:
+    """The size whose shorter side is `shortest_edge`, aspect ratio kept: transformers'
+    `get_resize_output_image_size(..., default_to_square=False)` (image_transforms.py, 5.23), itself
+    torchvision's Resize(int) rule. The long side is int(shortest_edge * long / short), truncated, not
+    rounded; a square stays square."""
+    short, long = (width, height) if width <= height else (height, width)
+    new_long = int(shortest_edge * long / short)
+    return (new_long, shortest_edge) if width <= height else (shortest_edge, new_long)
