@@ -102,3 +102,59 @@ def patchify_frames(frames: np.ndarray, lut: np.ndarray, *, patch_size: int, mer
         for ch in range(c):
             np.take(lut[ch], src[:, :, :, :, ch], out=out[i // tp, :, :, :, :, ch, i % tp])
     return out.reshape(gt * gh * gw, c * tp * p * p)
+
+
+def interpolate_bicubic(planes: np.ndarray, size: tuple[int, int], *, fma: bool = True) -> np.ndarray:
+    """(C, H, W) float32 -> (C, height, width) float32, as torch's CPU
+    `interpolate(x[None], size, mode="bicubic", align_corners=False)` (antialias=False), which the Phi
+    vision processors use for their global view of an already normalised image.
+
+    torch's kernel (aten/src/ATen/native/cpu/UpSampleKernel.cpp, `HelperInterpCubic`, Keys' a = -0.75,
+    4 taps per axis, edge indices clamped, no antialiasing even when shrinking) computes in float32, and
+    on x86-64 its AVX2 / AVX-512 builds are compiled with fused multiply-adds; measured on torch 2.13:
+    source index `fma(scale, dst + 0.5, -0.5)`; coefficients `fma(a + 2, x, -(a + 3)) * x * x + 1` and
+    `fma(fma(a, x, -5a), x, 8a) * x - 4a`; each 4-tap sum `fma(t3, w3, fma(t2, w2, fma(t0, w0, t1 * w1)))`,
+    over width then over the resulting rows. `fma=False` is torch's DEFAULT (pre-AVX2) build: plain
+    float32 arithmetic. A fused multiply-add is emulated in float64, where the product of two float32 is
+    exact.
+    """
+    c, h, w = planes.shape
+    height, width = size
+    f32 = np.float32
+
+    def fused(a, b, acc):
+        if not fma:
+            return a * b + acc
+        return (a.astype(np.float64) * b + acc).astype(f32)
+
+    def taps(n_in: int, n_out: int):
+        a = f32(-0.75)
+        scale = f32(n_in) / f32(n_out)
+        dst = np.arange(n_out, dtype=f32)
+        real = fused(np.full(n_out, scale, f32), dst + f32(0.5), f32(-0.5))
+        first = np.minimum(np.floor(real).astype(np.int64), n_in - 1)
+        t = np.minimum(np.maximum(real - first.astype(f32), f32(0)), f32(1))
+
+        def near(x):  # |x| <= 1
+            return fused(np.full_like(x, a + f32(2)), x, -(a + f32(3))) * x * x + f32(1)
+
+        def far(x):  # 1 < |x| < 2
+            inner = fused(fused(np.full_like(x, a), x, -(f32(5) * a)), x, f32(8) * a)
+            return inner * x - f32(4) * a
+
+        weights = [far(t + f32(1)), near(t), near(f32(1) - t), far((f32(1) - t) + f32(1))]
+        indices = [np.clip(first - 1 + k, 0, n_in - 1) for k in range(4)]
+        return indices, weights
+
+    def sum4(values, weights):
+        first_two = fused(values[0], weights[0], values[1] * weights[1])
+        return fused(values[3], weights[3], fused(values[2], weights[2], first_two))
+
+    ys, wy = taps(h, height)
+    xs, wx = taps(w, width)
+    wx = [v[None, None, :] for v in wx]
+    rows = []
+    for y in ys:
+        band = planes[:, y, :]  # (C, height, W)
+        rows.append(sum4([band[:, :, x] for x in xs], wx))
+    return sum4(rows, [v[None, :, None] for v in wy])
