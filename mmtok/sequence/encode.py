@@ -59,7 +59,10 @@ def encode_pieces(
             else:
                 ids.extend(tokenizer.encode(chunk, disallowed_special=()))
 
+    span = None  # [first, end) of the control tokens of the media slot being expanded
+
     def emit(piece: Piece) -> None:
+        nonlocal span
         if isinstance(piece, Text):
             if piece.user and special_in_text == "error" and pattern is not None:
                 found = pattern.search(piece.text)
@@ -73,20 +76,27 @@ def encode_pieces(
             buffer.append(piece.text)
         elif isinstance(piece, Special):
             flush()
+            if span is not None and span[0] is None:
+                span[0] = len(ids)
             ids.extend([specials[piece.token]] * piece.count)
+            if span is not None:
+                span[1] = len(ids)
         elif isinstance(piece, Turn):
             # turns start at a control token (<|im_start|>), so flushing here changes no BPE boundary
             flush()
             if marks is not None:
                 marks.append(("turn", piece.role, len(ids)))
         else:
-            flush()
-            start = len(ids)
+            # Text around a media slot stays in the buffer: a layout that writes text next to the
+            # prompt's (e.g. Gemma 3's "\n\n") merges with it under BPE, as in the reference, which
+            # tokenizes one expanded string. The slot's span runs from its first to its last control
+            # token (placeholders and markers), which is what truncation must not cut.
+            outer, span = span, [None, None]
             for sub in expand(piece):
                 emit(sub)
-            flush()
-            if marks is not None:
-                marks.append(("media", piece, start, len(ids)))
+            if marks is not None and span[0] is not None:
+                marks.append(("media", piece, span[0], span[1]))
+            span = outer
 
     for piece in pieces:
         emit(piece)
