@@ -162,6 +162,8 @@ class Processor:
                 last = found.end()
             if last < len(sample):
                 pieces.append(Text(sample[last:]))
+            if self.family.eos_token:
+                pieces.append(Special(self.family.eos_token))
             rendered.append((pieces, first))
         for kind in ("image", "video"):
             if counters[kind] != len(sources[kind]):
@@ -239,7 +241,12 @@ class Processor:
 
     def _pad(self, sequences: list[list[int]]) -> dict[str, np.ndarray]:
         length = max(len(s) for s in sequences)
-        pad_id = self.tokenizer.special_tokens.get("<|endoftext|>", 0)
+        specials = self.tokenizer.special_tokens
+        pad_token = getattr(self.family, "pad_token", None)
+        if pad_token and pad_token in specials:
+            pad_id = specials[pad_token]
+        else:
+            pad_id = specials.get("<|endoftext|>", 0)
         ids = np.full((len(sequences), length), pad_id, dtype=np.int64)
         mask = np.zeros((len(sequences), length), dtype=np.int64)
         for row, seq in enumerate(sequences):

@@ -32,3 +32,21 @@ def test_placeholder_count_must_match_images():
         proc.encode_text("no placeholder", [image])
     with pytest.raises(MessageFormatError, match="more"):
         proc.encode_text("<|image_pad|><|image_pad|>", [image])
+
+
+def test_family_pad_and_end_tokens(tmp_path):
+    """A family's pad token pads batches (llava-hf pads with <pad>); an end token closes each text."""
+    from reference_tokenizers import build_tiny_tokenizer_json
+
+    from mmtok.vision.families import get_family
+
+    family = get_family("llava-1.5")
+    path = build_tiny_tokenizer_json(tmp_path / "tok.json", [*family.special_tokens, "<pad>", "</s>"], bos="<s>")
+    proc = mmtok.get_processor("llava-1.5", tokenizer=str(path))
+    image = np.zeros((40, 60, 3), np.uint8)
+    out = proc.encode_text(["<image>\nA long question here?", "<image>"], [image, image])
+    pad = proc.tokenizer.special_tokens["<pad>"]
+    assert (out["input_ids"][1][out["attention_mask"][1] == 0] == pad).all()
+    proc.family.eos_token = "</s>"  # as a T5-based family would set it
+    ids = proc.encode_text("<image>hi", [image])["input_ids"][0].tolist()
+    assert ids[0] == proc.tokenizer.special_tokens["<s>"] and ids[-1] == proc.tokenizer.special_tokens["</s>"]

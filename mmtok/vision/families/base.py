@@ -25,6 +25,10 @@ class VisionFamily(ABC):
     count_only: bool = False
     #: a token the reference tokenizer puts first when called on text (add_special_tokens=True), e.g. "<s>"
     bos_token: str | None = None
+    #: a token it puts last (e.g. T5's "</s>", BERT's "[SEP]")
+    eos_token: str | None = None
+    #: the token batches are padded with (None: <|endoftext|> if the tokenizer has it, else id 0)
+    pad_token: str | None = None
     #: special tokens the family writes (placeholders, markers); tests build small tokenizers holding them
     special_tokens: tuple[str, ...] = ()
     #: where the behaviour comes from (shown by outputs and docs)

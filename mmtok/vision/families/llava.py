@@ -55,6 +55,7 @@ class Llava15(CenterCropFamily):
         "transformers 5.23 LlavaProcessor + LlavaImageProcessorPil, llava-hf/llava-1.5-7b-hf settings; pad = LLaVA expand2square"
     )
     bos_token = "<s>"
+    pad_token = "<pad>"  # llava-hf tokenizers add <pad> (id 32001) and pad batches with it
     special_tokens = ("<s>", "<image>")
     spec = ClipSpec(image_size=336, patch_size=14)
 
