@@ -33,6 +33,13 @@ def describe(name: str) -> dict:
     }
 
 
+def _short(value) -> str:
+    """A default as the table shows it: long lists are summarised (--json has them whole)."""
+    if isinstance(value, (list, tuple)) and len(value) > 3:
+        return f"({len(value)} values)"
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
+
+
 def run(args: argparse.Namespace) -> int:
     from ..vision.families import model_names
 
@@ -43,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     cells = []
     for row in rows:
-        defaults = ", ".join(f"{k} {v:,}" if isinstance(v, int) and not isinstance(v, bool) else f"{k} {v}" for k, v in row["defaults"].items())
+        defaults = ", ".join(f"{k} {_short(v)}" for k, v in row["defaults"].items())
         kind = "count only" if row["count_only"] else (row["tokenizer"] if not row["tokenizer"].startswith("pass") else "tokenizer=")
         cells.append([row["model"], defaults, kind, row["reference"]])
     print(table(cells, ["model", "defaults", "text", "reference"], numeric=False))
