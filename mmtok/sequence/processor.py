@@ -144,6 +144,8 @@ class Processor:
         kinds = {v: k for k, v in marks.items()}
         rendered, counters = [], {"image": 0, "video": 0}
         sources = {"image": images, "video": videos}
+        texts = [self.family.prepare_prompt(t) for t in texts]
+        per_sample = []
         for sample in texts:
             pieces: list = [Special(self.family.bos_token)] if self.family.bos_token else []
             first = (counters["image"], counters["video"])
@@ -165,6 +167,7 @@ class Processor:
             if self.family.eos_token:
                 pieces.append(Special(self.family.eos_token))
             rendered.append((pieces, first))
+            per_sample.append(counters["image"] - first[0])
         for kind in ("image", "video"):
             if counters[kind] != len(sources[kind]):
                 raise MessageFormatError(
@@ -186,6 +189,7 @@ class Processor:
         out.update(video_data)
         out.plans, out.video_plans, out.limits = plans, video_plans, self.limits
         self._add_positions(out)
+        self.family.finish_text_encoding(out, per_sample, self.tokenizer)
         return out
 
     def sequence_lengths(self, messages: Any, *, add_generation_prompt: bool = False, **template_options) -> list[int]:

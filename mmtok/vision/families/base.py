@@ -111,6 +111,15 @@ class VisionFamily(ABC):
         processor's `processor(text=..., images=...)`), e.g. "<image>"."""
         return self.modality_tokens.get(kind, "")
 
+    def prepare_prompt(self, text: str) -> str:
+        """A prompt as the reference processor rewrites it before tokenizing (e.g. Mllama puts
+        <|begin_of_text|> after leading images); by default unchanged."""
+        return text
+
+    def finish_text_encoding(self, out: dict, images_per_sample: list[int], tokenizer) -> None:
+        """Bring encode_text's output to the reference processor's form, in place (e.g. regroup image
+        arrays per sample, add a cross-attention mask); by default nothing."""
+
     def expand_in_text(self, media: Media, plan) -> list[Piece]:
         """What one placeholder of `text_placeholder` becomes; by default what a template slot becomes."""
         return self.expand(media, plan)
