@@ -77,9 +77,28 @@ def plan_image(model: str, image_or_size: Any, **options):
     `image_or_size` is a (height, width) tuple, a path (read for its header only), bytes, a PIL image
     or an array.
     """
+    return _planning_family(model, options).plan(image_or_size)
+
+
+_PLANNERS: dict = {}
+
+
+def _planning_family(model: str, options: dict):
+    """The family plan_image uses, built once per (model, options): building one costs about as much
+    as reading a header, and counting calls plan_image once per file. (Processors get their own.)"""
     from .vision.families import get_family
 
-    return get_family(model, **options).plan(image_or_size)
+    try:
+        key = (model, tuple(sorted(options.items())))
+        hash(key)
+    except TypeError:  # unhashable option values (e.g. a dict of video options): no cache
+        return get_family(model, **options)
+    family = _PLANNERS.get(key)
+    if family is None:
+        if len(_PLANNERS) > 64:
+            _PLANNERS.clear()
+        family = _PLANNERS[key] = get_family(model, **options)
+    return family
 
 
 def __getattr__(name: str):

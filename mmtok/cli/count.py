@@ -7,7 +7,7 @@ import os
 from collections.abc import Iterator
 
 from ..errors import InvalidOptionError, MmtokError, UnsupportedInputError
-from .options import add_model_options, family_options
+from .options import add_model_options, add_workers_option, family_options
 from .output import emit_json, grid_text, hw, limits_text, note, table
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
@@ -25,6 +25,7 @@ def add_parser(sub) -> None:
     add_model_options(p)
     p.set_defaults(model="qwen2-vl")
     p.add_argument("paths", nargs="+", metavar="PATH", help="image or video files, or folders")
+    add_workers_option(p, "read headers")
     p.set_defaults(run=run)
 
 
@@ -49,7 +50,39 @@ def _models(spec: str) -> list[str]:
     return [FAMILIES.canonical(name.strip()) for name in spec.split(",") if name.strip()]
 
 
+def plan_file(family, path: str):
+    """The plan of one image or video file (module level: the process pool of --workers pickles it)."""
+    is_video = os.path.splitext(path)[1].lower() in VIDEO_EXTENSIONS
+    return family.plan_video(path) if is_video else family.plan(path)
+
+
+def _plan_each(families: list, path: str) -> list:
+    """One cell per family: a plan, None (the family takes no such input) or an error message."""
+    cells = []
+    for family in families:
+        try:
+            cells.append(plan_file(family, path))
+        except UnsupportedInputError:
+            cells.append(None)
+        except MmtokError as e:
+            cells.append(str(e))
+    return cells
+
+
+def _planned(fn, paths: list[str], args: argparse.Namespace):
+    """fn(path) for each path, in order; with --workers N in N processes (header parsing is Python that
+    holds the GIL, so threads would not help), in chunks big enough to amortise the pickling."""
+    from ..parallel import check_workers, map_ordered
+
+    workers = check_workers(getattr(args, "workers", 1))
+    chunksize = max(1, min(256, len(paths) // (4 * workers)))
+    return map_ordered(fn, paths, workers=workers, processes=True, chunksize=chunksize)
+
+
 def run(args: argparse.Namespace) -> int:
+    from functools import partial
+
+    from ..parallel import Failure
     from ..vision.families import get_family
 
     models = _models(args.model)
@@ -57,16 +90,15 @@ def run(args: argparse.Namespace) -> int:
         return run_many(args, models)
     family = get_family(models[0], **family_options(args))
     rows, total, images, videos, failed = [], 0, 0, 0, 0
-    for path in iter_files(args.paths):
+    paths = list(iter_files(args.paths))
+    for path, plan in zip(paths, _planned(partial(plan_file, family), paths, args)):
         is_video = os.path.splitext(path)[1].lower() in VIDEO_EXTENSIONS
-        try:
-            plan = family.plan_video(path) if is_video else family.plan(path)
-        except MmtokError as e:
+        if isinstance(plan, Failure):
             failed += 1
             if args.json:
-                emit_json({"path": path, "error": str(e), "error_type": type(e).__name__})
+                emit_json({"path": path, "error": plan.message, "error_type": plan.error_type})
             else:
-                note(f"mmtok: error: {e}")
+                note(f"mmtok: error: {plan.message}")
             continue
         videos += is_video
         images += not is_video
@@ -91,6 +123,8 @@ def run(args: argparse.Namespace) -> int:
 def run_many(args: argparse.Namespace, models: list[str]) -> int:
     """One row per file, one column per model: what each file costs everywhere (tokens; total tokens
     with structural markers in JSON)."""
+    from functools import partial
+
     from ..vision.families import get_family
 
     options = family_options(args)
@@ -104,16 +138,14 @@ def run_many(args: argparse.Namespace, models: list[str]) -> int:
             families.append(get_family(name, **family_opts))
     rows, failed = [], 0
     totals = {f.name: 0 for f in families}
-    for path in iter_files(args.paths):
-        is_video = os.path.splitext(path)[1].lower() in VIDEO_EXTENSIONS
+    paths = list(iter_files(args.paths))
+    for path, planned in zip(paths, _planned(partial(_plan_each, families), paths, args)):
         cells, record = [], {"path": path, "tokens": {}, "errors": {}}
-        for family in families:
-            try:
-                plan = family.plan_video(path) if is_video else family.plan(path)
-            except MmtokError as e:
-                cells.append("error" if not isinstance(e, UnsupportedInputError) else "-")
-                if not isinstance(e, UnsupportedInputError):
-                    record["errors"][family.name] = str(e)
+        for family, plan in zip(families, planned):
+            if plan is None or isinstance(plan, str):
+                cells.append("-" if plan is None else "error")
+                if plan is not None:
+                    record["errors"][family.name] = plan
                 continue
             totals[family.name] += plan.tokens
             record["tokens"][family.name] = plan.tokens

@@ -41,6 +41,12 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_workers_option(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--workers", type=int, default=1, metavar="N", help=f"{what} on N cores at once (0: every core; default 1); same output"
+    )
+
+
 def _value(text: str):
     lowered = text.lower()
     if lowered in ("true", "false"):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from .options import add_model_options, family_options
-from .output import emit_json, hw, limits_text
+from ..errors import MmtokError
+from .options import add_model_options, add_workers_option, family_options
+from .output import emit_json, hw, limits_text, note
 
 
 def add_parser(sub) -> None:
@@ -29,6 +30,7 @@ def add_parser(sub) -> None:
     p.add_argument("--labels", action="store_true", help="compute training labels (assistant turns learned, the rest -100) and show the learned spans")
     p.add_argument("--label-style", default=None, choices=("qwen", "content-eos", "qwen-vl"), help="which tokens are learned (default: the family's fine-tuning code: qwen-vl for Qwen-VL, qwen otherwise)")
     p.add_argument("--max-length", type=int, default=None, help="truncate to this many tokens; an error if that would cut an image")
+    add_workers_option(p, "decode and resize the images")
     p.add_argument("--save", metavar="OUT.npz", help="write input_ids, attention_mask, pixel_values, image_grid_thw, ... to an .npz")
     p.set_defaults(run=run)
 
@@ -40,6 +42,10 @@ def run(args: argparse.Namespace) -> int:
     from ..sequence.display import shorten_runs
 
     processor = mmtok.get_processor(args.model, **family_options(args))
+    if getattr(args, "workers", 1) != 1:
+        from ..parallel import with_workers
+
+        processor.family = with_workers(processor.family, args.workers)
     if args.messages:
         if args.image or args.video or args.prompt:
             from ..errors import InvalidOptionError
@@ -53,7 +59,15 @@ def run(args: argparse.Namespace) -> int:
             content.append({"type": "text", "text": args.prompt})
         messages = [{"role": "user", "content": content}]
     generation = messages[-1].get("role") != "assistant"
-    out = processor(messages, add_generation_prompt=generation, labels=args.labels, label_style=args.label_style, max_length=args.max_length)
+    try:
+        out = processor(messages, add_generation_prompt=generation, labels=args.labels, label_style=args.label_style, max_length=args.max_length)
+    except MmtokError as e:
+        if not getattr(e, "failures", None) or getattr(args, "debug", False):
+            raise
+        # --workers saw every image: report each bad one, not just the first
+        for failure in e.failures:
+            note(f"mmtok: error: {failure.message}")
+        return e.exit_code
     ids = out["input_ids"][0]
 
     if args.save:

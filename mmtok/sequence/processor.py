@@ -62,11 +62,18 @@ class Processor:
     def plan(self, image: Any) -> ImagePlan:
         return self.family.plan(image)
 
-    def preprocess_images(self, images: Any) -> BatchEncoding:
-        """pixel_values and image_grid_thw only, as the family's image processor returns them."""
+    def preprocess_images(self, images: Any, *, workers: int | None = 1, jpeg_draft: bool = False) -> BatchEncoding:
+        """pixel_values and image_grid_thw only, as the family's image processor returns them.
+
+        workers: threads the images are spread over (0 or None: every core); the output is the same
+        for any number. A bad image raises its error with `.index` (its position) and `.failures`
+        (every bad image). jpeg_draft=True: faster, not bit-identical decoding of large JPEGs (Qwen
+        families; see vision.fast_decode). See mmtok.parallel."""
+        from ..parallel import preprocess_images
+
         if not isinstance(images, (list, tuple)):
             images = [images]
-        data, plans = self.family.preprocess_images(list(images))
+        data, plans = preprocess_images(self.family, list(images), workers=workers, jpeg_draft=jpeg_draft)
         out = BatchEncoding(data)
         out.plans, out.limits = plans, self.limits
         return out

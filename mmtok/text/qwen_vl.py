@@ -25,13 +25,13 @@ Qwen/Qwen-VL-Chat (remote code, not pip-installable; read in the mirror x1ngzai/
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import ImageSpanError
 from . import ENCODINGS
 from .base import NONE, SpecialPolicy
+from .nfc import to_nfc
 from .qwen2 import _REINSTALL, QWEN_N_RANKS, QWEN_PATTERN, QWEN_TIKTOKEN_SHA256, qwen_tiktoken_path
 from .tiktoken_files import read_tiktoken_ranks
 from .tiktoken_tokenizer import TiktokenTokenizer
@@ -80,7 +80,7 @@ class QwenVLTokenizer(TiktokenTokenizer):
         allowed_special: SpecialPolicy = NONE,
         disallowed_special: SpecialPolicy = "all",
     ) -> list[int]:
-        text = unicodedata.normalize("NFC", text)  # the whole text first, as `tokenize` does
+        text = to_nfc(text)  # the whole text first, as `tokenize` does
         ids = super().encode(text, allowed_special=allowed_special, disallowed_special=disallowed_special)
         # Only an allowed <img> becomes this id (as ordinary text it is BPE), so the scan is the test.
         if self.image_start_id in ids:

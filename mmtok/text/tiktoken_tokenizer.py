@@ -1,11 +1,11 @@
 """A text tokenizer whose BPE engine is tiktoken, with optional NFC normalisation (Qwen2 needs it).
 
 `encode` is a thin layer over `tiktoken.Encoding.encode`: the special-token check (which tiktoken
-would do itself, at the same cost), one `unicodedata.normalize("NFC", ...)` call when NFC is on, and
-then tiktoken with its own check turned off. CPython's normalize first runs the NFC quick check and
-returns the very same object when it passes, which is faster than `is_normalized` (measured). The
-quick check cannot decide for characters such as the Devanagari nukta or the Tamil vowel sign AA;
-for text containing them, CPython normalises in full (about a third of tiktoken's encode time).
+would do itself, at the same cost), one `nfc.to_nfc` call when NFC is on, and then tiktoken with its
+own check turned off. `to_nfc` returns the very same object when the text is already NFC: ASCII at
+once, and long text that CPython's quick check cannot decide (the Devanagari nukta, the Tamil vowel
+sign AA: CPython would normalise it in full, about a third of tiktoken's encode time) through an
+exact table test of where a composition could happen (see nfc.py).
 
 NFC follows the Hugging Face pipeline of Qwen2's tokenizer.json: special tokens are matched in the
 raw text first and the NFC normalizer runs on the text between them, never across a special token.
@@ -16,12 +16,12 @@ special spellings is NFC too, so tiktoken can split and encode the whole text in
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Sequence
 
 import tiktoken
 
 from .base import NONE, SpecialPolicy, TextTokenizer, special_pattern
+from .nfc import to_nfc
 
 
 class TiktokenTokenizer(TextTokenizer):
@@ -68,7 +68,7 @@ class TiktokenTokenizer(TextTokenizer):
     ) -> list[int]:
         allowed = self._allowed_specials(text, allowed_special, disallowed_special)
         if self.nfc:
-            normalized = unicodedata.normalize("NFC", text)
+            normalized = to_nfc(text)
             if normalized is not text and normalized != text:
                 if not allowed:
                     return self._encoding.encode_ordinary(normalized)
@@ -79,20 +79,19 @@ class TiktokenTokenizer(TextTokenizer):
     def _encode_normalising(self, text: str, allowed: frozenset[str]) -> list[int]:
         """Text that is not NFC: normalise the pieces between allowed special spellings, one by one."""
         encode = self._encoding.encode_ordinary
-        nfc = unicodedata.normalize
         ids: list[int] = []
         start = 0
         for found in special_pattern(allowed).finditer(text):
             if found.start() > start:
-                ids += encode(nfc("NFC", text[start : found.start()]))
+                ids += encode(to_nfc(text[start : found.start()]))
             ids.append(self.special_tokens[found.group()])
             start = found.end()
         if start < len(text):
-            ids += encode(nfc("NFC", text[start:]))
+            ids += encode(to_nfc(text[start:]))
         return ids
 
     def encode_ordinary(self, text: str) -> list[int]:
-        return self._encoding.encode_ordinary(unicodedata.normalize("NFC", text) if self.nfc else text)
+        return self._encoding.encode_ordinary(to_nfc(text) if self.nfc else text)
 
     def decode_bytes(self, ids: Sequence[int]) -> bytes:
         if not isinstance(ids, list):

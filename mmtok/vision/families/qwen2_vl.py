@@ -118,11 +118,13 @@ class QwenVLFamily(VisionFamily):
 
     def image_features(self, rgb_image, plan: ImagePlan) -> np.ndarray:
         spec = self.spec
-        resized = pixels.resize_bicubic(rgb_image, plan.resized)
-        lut = pixels.normalize_lut(spec.image_mean, spec.image_std, spec.rescale_factor)
-        planes = pixels.normalized_planes(np.asarray(resized), lut)
-        return pixels.patchify_merged(
-            planes, patch_size=spec.patch_size, merge_size=spec.merge_size, temporal_patch_size=spec.temporal_patch_size
+        resized = np.asarray(pixels.resize_bicubic(rgb_image, plan.resized))
+        stats = (spec.image_mean, spec.image_std, spec.rescale_factor)
+        # uint8 pixels straight into patch rows (no float planes): bit-identical to
+        # patchify_merged(normalized_planes(...)), checked by tests/vision/test_qwen_pixels.py
+        return pixels.patchify_merged_u8(
+            resized, pixels.normalize_lut(*stats), pixels.normalize_pair_lut(*stats), patch_size=spec.patch_size,
+            merge_size=spec.merge_size, temporal_patch_size=spec.temporal_patch_size,
         )
 
     def preprocess_images(self, images: list[Any]) -> tuple[dict[str, np.ndarray], list[ImagePlan]]:
