@@ -64,6 +64,17 @@ class VisionFamily(ABC):
         """The RGB PIL image the reference would resize."""
         return io.load_rgb(image, rgb=self.rgb, exif_transpose=self.exif_transpose)
 
+    def planned_features(self, images: list[Any]) -> tuple[list[ImagePlan], list]:
+        """Each image decoded, planned from its decoded size, and turned into its features, in order:
+        the loop every family's preprocess_images starts with."""
+        plans, features = [], []
+        for image in images:
+            rgb = self.load(image)
+            plan = self.plan_size((rgb.height, rgb.width), source=io.describe(image))
+            features.append(self.image_features(rgb, plan))
+            plans.append(plan)
+        return plans, features
+
     @abstractmethod
     def image_features(self, rgb_image, plan: ImagePlan) -> np.ndarray:
         """The model input rows for one decoded RGB image, following `plan`."""

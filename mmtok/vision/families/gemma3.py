@@ -34,7 +34,7 @@ import numpy as np
 
 from ...errors import EmptyImageError, InvalidOptionError, UnsupportedInputError
 from ...sequence.pieces import Media, Piece, Special, Text
-from .. import io, pixels
+from .. import pixels
 from ..plan import ImagePlan
 from . import FAMILIES
 from .base import VisionFamily
@@ -159,12 +159,7 @@ class Gemma3(VisionFamily):
         return out
 
     def preprocess_images(self, images: list[Any]) -> tuple[dict[str, np.ndarray], list[ImagePlan]]:
-        plans, blocks = [], []
-        for image in images:
-            rgb = self.load(image)
-            plan = self.plan_size((rgb.height, rgb.width), source=io.describe(image))
-            blocks.append(self.image_features(rgb, plan))
-            plans.append(plan)
+        plans, blocks = self.planned_features(images)
         values = np.concatenate(blocks) if blocks else np.zeros((0, 3, IMAGE_SIZE, IMAGE_SIZE), np.float32)
         return {"pixel_values": values}, plans
 

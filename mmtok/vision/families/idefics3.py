@@ -41,7 +41,7 @@ import numpy as np
 
 from ...errors import AspectRatioError, EmptyImageError, InvalidOptionError, UnsupportedInputError
 from ...sequence.pieces import Media, Piece, Special, Text
-from .. import io, pixels
+from .. import pixels
 from ..plan import ImagePlan
 from . import FAMILIES
 from .base import VisionFamily
@@ -242,12 +242,7 @@ class Idefics3Family(VisionFamily):
     def preprocess_images(self, images: list[Any]) -> tuple[dict[str, np.ndarray], list[ImagePlan]]:
         """pixel_values (1, tiles of all images, 3, M, M) and pixel_attention_mask (1, tiles, M, M): the
         image processor's output for a list of images (one batch sample)."""
-        plans, blocks = [], []
-        for image in images:
-            rgb = self.load(image)
-            plan = self.plan_size((rgb.height, rgb.width), source=io.describe(image))
-            blocks.append(self.image_features(rgb, plan))
-            plans.append(plan)
+        plans, blocks = self.planned_features(images)
         tile = self.spec.tile_size
         values = np.concatenate(blocks) if blocks else np.zeros((0, 3, tile, tile), np.float32)
         mask = np.ones((1, values.shape[0], tile, tile), dtype=np.int64)

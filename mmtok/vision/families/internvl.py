@@ -39,7 +39,7 @@ import numpy as np
 
 from ...errors import EmptyImageError, InvalidOptionError, UnsupportedInputError
 from ...sequence.pieces import Media, Piece, Special
-from .. import io, pixels
+from .. import pixels
 from ..plan import ImagePlan
 from . import FAMILIES
 from .base import VisionFamily
@@ -168,12 +168,7 @@ class InternVL(VisionFamily):
 
     def preprocess_images(self, images: list[Any]) -> tuple[dict[str, np.ndarray], list[ImagePlan]]:
         """GotOcr2ImageProcessorPil's output with crop_to_patches: pixel_values and num_patches."""
-        plans, blocks = [], []
-        for image in images:
-            rgb = self.load(image)
-            plan = self.plan_size((rgb.height, rgb.width), source=io.describe(image))
-            blocks.append(self.image_features(rgb, plan))
-            plans.append(plan)
+        plans, blocks = self.planned_features(images)
         pixel_values = np.concatenate(blocks, axis=0) if blocks else np.zeros((0, 3, TILE, TILE), np.float32)
         num_patches = np.array([p.tiles for p in plans], dtype=np.int64)
         return {"pixel_values": pixel_values, "num_patches": num_patches}, plans

@@ -32,7 +32,7 @@ import numpy as np
 
 from ...errors import EmptyImageError, InvalidOptionError
 from ...sequence.pieces import Media, Piece, Special
-from .. import geometry, io, pixels
+from .. import geometry, pixels
 from ..plan import ImagePlan
 from . import FAMILIES
 from .base import VisionFamily
@@ -159,12 +159,7 @@ class AnyresFamily(VisionFamily):
         return out
 
     def _features_and_plans(self, images: list[Any]) -> tuple[list[np.ndarray], list[ImagePlan]]:
-        features, plans = [], []
-        for image in images:
-            rgb = self.load(image)
-            plan = self.plan_size((rgb.height, rgb.width), source=io.describe(image))
-            features.append(self.image_features(rgb, plan))
-            plans.append(plan)
+        plans, features = self.planned_features(images)
         return features, plans
 
     def _batch(self, features: list[np.ndarray], plans: list[ImagePlan]) -> dict[str, np.ndarray]:

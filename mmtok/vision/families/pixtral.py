@@ -32,7 +32,7 @@ import numpy as np
 
 from ...errors import AspectRatioError, EmptyImageError, InvalidOptionError, UnsupportedInputError
 from ...sequence.pieces import Media, Piece, Special
-from .. import io, pixels
+from .. import pixels
 from ..plan import ImagePlan
 from . import FAMILIES
 from .base import VisionFamily
@@ -120,12 +120,7 @@ class PixtralFamily(VisionFamily):
         return pixels.normalized_planes(np.asarray(resized), lut)
 
     def preprocess_images(self, images: list[Any]) -> tuple[dict[str, np.ndarray], list[ImagePlan]]:
-        plans, planes = [], []
-        for image in images:
-            rgb = self.load(image)
-            plan = self.plan_size((rgb.height, rgb.width), source=io.describe(image))
-            planes.append(self.image_features(rgb, plan))
-            plans.append(plan)
+        plans, planes = self.planned_features(images)
         sizes = np.array([p.resized for p in plans], dtype=np.int64).reshape(-1, 2)
         height, width = sizes.max(axis=0) if len(plans) else (0, 0)
         # _pad_for_batching: zeros (after normalisation) at the bottom and right

@@ -128,14 +128,7 @@ class QwenVLFamily(VisionFamily):
         )
 
     def preprocess_images(self, images: list[Any]) -> tuple[dict[str, np.ndarray], list[ImagePlan]]:
-        from ..io import describe
-
-        plans, rows = [], []
-        for image in images:
-            rgb = self.load(image)
-            plan = self.plan_size((rgb.height, rgb.width), source=describe(image))
-            rows.append(self.image_features(rgb, plan))
-            plans.append(plan)
+        plans, rows = self.planned_features(images)
         if rows:
             pixel_values = rows[0] if len(rows) == 1 else np.concatenate(rows, axis=0)
         else:

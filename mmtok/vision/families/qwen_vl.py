@@ -139,12 +139,7 @@ class QwenVL(VisionFamily):
         return pixels.normalized_planes(np.asarray(resized), lut)
 
     def preprocess_images(self, images: list[Any]) -> tuple[dict[str, np.ndarray], list[ImagePlan]]:
-        plans, planes = [], []
-        for image in images:
-            rgb = self.load(image)
-            plan = self.plan_size((rgb.height, rgb.width), source=io.describe(image))
-            planes.append(self.image_features(rgb, plan))
-            plans.append(plan)
+        plans, planes = self.planned_features(images)
         size = self.spec.image_size
         pixel_values = np.stack(planes) if planes else np.zeros((0, 3, size, size), np.float32)
         grid = np.array([p.grid_thw for p in plans], dtype=np.int64).reshape(-1, 3)
