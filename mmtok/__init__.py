@@ -86,10 +86,14 @@ _PLANNERS: dict = {}
 def _planning_family(model: str, options: dict):
     """The family plan_image uses, built once per (model, options): building one costs about as much
     as reading a header, and counting calls plan_image once per file. (Processors get their own.)"""
+    if not options:  # the common case, one dict lookup
+        family = _PLANNERS.get(model)
+        if family is not None:
+            return family
     from .vision.families import get_family
 
     try:
-        key = (model, tuple(sorted(options.items())))
+        key = (model, tuple(sorted(options.items()))) if options else model
         hash(key)
     except TypeError:  # unhashable option values (e.g. a dict of video options): no cache
         return get_family(model, **options)
