@@ -154,17 +154,26 @@ class InternVL(VisionFamily):
     # -- pixels ------------------------------------------------------------------------------------
 
     def image_features(self, rgb_image, plan: ImagePlan) -> np.ndarray:
-        """(tiles, 3, 448, 448) float32: the grid's tiles row-major, then the thumbnail."""
+        """(tiles, 3, 448, 448) float32: the grid's tiles row-major, then the thumbnail.
+
+        Each tile's channel is looked up straight from the resized uint8 canvas into its place in the
+        output (one table lookup per value, no float planes, no transposed copy, no concatenation)."""
         rows, cols = plan.details["grid"]
         lut = pixels.normalize_lut(IMAGENET_MEAN, IMAGENET_STD, 1 / 255)
-        canvas = pixels.resize_bicubic(rgb_image, (TILE * rows, TILE * cols))
-        planes = pixels.normalized_planes(np.asarray(canvas), lut)
-        # (c, rows, 448, cols, 448) -> (rows, cols, c, 448, 448): tile i is row i // cols, column i % cols
-        tiles = planes.reshape(3, rows, TILE, cols, TILE).transpose(1, 3, 0, 2, 4).reshape(rows * cols, 3, TILE, TILE)
-        if not plan.details["thumbnail"]:
-            return np.ascontiguousarray(tiles)
-        thumbnail = pixels.normalized_planes(np.asarray(pixels.resize_bicubic(rgb_image, (TILE, TILE))), lut)
-        return np.concatenate([tiles, thumbnail[None]], axis=0)
+        thumb = 1 if plan.details["thumbnail"] else 0
+        out = np.empty((rows * cols + thumb, 3, TILE, TILE), dtype=np.float32)
+        canvas = np.asarray(pixels.resize_bicubic(rgb_image, (TILE * rows, TILE * cols)))
+        for i in range(rows * cols):
+            r, c = divmod(i, cols)
+            block = canvas[r * TILE : (r + 1) * TILE, c * TILE : (c + 1) * TILE]
+            for ch in range(3):
+                # mode="clip": uint8 codes are always in range, and numpy's default checks each one
+                np.take(lut[ch], block[:, :, ch], out=out[i, ch], mode="clip")
+        if thumb:
+            small = np.asarray(pixels.resize_bicubic(rgb_image, (TILE, TILE)))
+            for ch in range(3):
+                np.take(lut[ch], small[:, :, ch], out=out[-1, ch], mode="clip")
+        return out
 
     def preprocess_images(self, images: list[Any]) -> tuple[dict[str, np.ndarray], list[ImagePlan]]:
         """GotOcr2ImageProcessorPil's output with crop_to_patches: pixel_values and num_patches."""
