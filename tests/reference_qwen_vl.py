@@ -239,20 +239,7 @@ def finetune_input_ids_and_targets(tokenizer, source, system_message="You are a 
 
 def finetune_input_ids(tokenizer, source, system_message="You are a helpful assistant."):
     """finetune.py `preprocess` for one conversation [{"from": "user"|"assistant", "value": ...}], before padding."""
-    roles = {"user": "<|im_start|>user", "assistant": "<|im_start|>assistant"}
-    im_start = tokenizer.im_start_id
-    im_end = tokenizer.im_end_id
-    nl_tokens = tokenizer("\n")
-    _system = tokenizer("system") + nl_tokens
-    if roles[source[0]["from"]] != roles["user"]:
-        source = source[1:]
-    input_id = []
-    system = [im_start] + _system + tokenizer(system_message) + [im_end] + nl_tokens
-    input_id += system
-    for sentence in source:
-        role = roles[sentence["from"]]
-        input_id += tokenizer(role) + nl_tokens + tokenizer(sentence["value"]) + [im_end] + nl_tokens
-    return input_id
+    return finetune_input_ids_and_targets(tokenizer, source, system_message)[0]
 
 
 OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
