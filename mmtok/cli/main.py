@@ -10,9 +10,9 @@ import sys
 
 from .. import __version__
 from ..errors import MmtokError
-from . import count, ground, models, tokenize
+from . import count, data, ground, models, tokenize
 
-COMMANDS = (tokenize, count, ground, models)
+COMMANDS = (tokenize, count, ground, models, data)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -18,11 +18,19 @@ FORMATS: Registry["Format"] = Registry(
         "mmtok.datasets.formats.swift",
         "mmtok.datasets.formats.llava",
         "mmtok.datasets.formats.sharegpt",
+        "mmtok.datasets.formats.alpaca",
+        "mmtok.datasets.formats.swift_sharegpt",
     ),
 )
 
-#: the order auto-detection tries formats in: the most specific keys first
-DETECT_ORDER = ("swift", "swift-query", "llava", "sharegpt")
+#: the order auto-detection tries formats in: the most specific keys first. A record two formats
+#: accept reads into the same messages and media with either (tests/datasets/test_formats.py checks it):
+#: a list of {"human", "assistant"} rounds is ms-swift's ShareGPT flavour; "messages" is ms-swift's
+#: standard form (LLaMA-Factory's OpenAI form reads the same); instruction + input/output
+#: is alpaca (ms-swift's AutoPreprocessor rule), before the query-response aliases; "conversations"
+#: with only human/gpt/system turns and no media lists or system/tools columns is LLaVA's, and
+#: every other "conversations" row is LLaMA-Factory's ShareGPT.
+DETECT_ORDER = ("swift-sharegpt", "swift", "alpaca", "swift-query", "llava", "sharegpt")
 
 
 class Format:
@@ -30,6 +38,8 @@ class Format:
 
     name = ""
     description = ""
+    #: whether rows of this format keep ms-swift's grounding "objects" (with <ref-object> / <bbox>)
+    holds_objects = False
 
     def detect(self, record: dict) -> bool:
         raise NotImplementedError

@@ -24,7 +24,10 @@ class Llava(Format):
     description = 'LLaVA rows: {"image": path, "conversations": [{"from": "human"|"gpt", "value"}]}'
 
     def detect(self, record: dict) -> bool:
-        return isinstance(record.get("conversations"), list) and "images" not in record and "videos" not in record
+        turns = record.get("conversations")
+        if not isinstance(turns, list) or any(k in record for k in ("images", "videos", "system", "tools")):
+            return False  # LLaMA-Factory's ShareGPT columns
+        return all(isinstance(t, dict) and t.get("from") in FROM_ROLE for t in turns)
 
     def read(self, record: Any) -> Sample:
         if not isinstance(record, dict):

@@ -6,6 +6,8 @@
 Tags human / gpt / observation / function_call / system (observation becomes ms-swift's tool_response,
 function_call its tool_call). Column and tag names can be remapped as `dataset_info.json` does
 (`columns`, `tags`); the OpenAI-style form is this format with role/content/user/assistant tags.
+Written rows keep LLaMA-Factory's turn order (user/observation at odd turns, assistant/function_call
+at even ones, after an optional system), which its converter needs; others raise bad_roles.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ DEFAULT_TAGS = {
     "role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt",
     "observation_tag": "observation", "function_tag": "function_call", "system_tag": "system",
 }  # fmt: skip
+#: the roles LLaMA-Factory accepts at odd and even turns (data/README.md; converter.py accept_tags)
+_POSITION_ROLES = (("user", "tool_response"), ("assistant", "tool_call"))
 _TAG_ROLE = {"user_tag": "user", "assistant_tag": "assistant", "observation_tag": "tool_response",
              "function_tag": "tool_call", "system_tag": "system"}  # fmt: skip
 
@@ -36,6 +40,8 @@ class ShareGPT(Format):
         self.from_role = {role: self.tags[k] for k, role in _TAG_ROLE.items()}
 
     def detect(self, record: dict) -> bool:
+        if self.columns["images"] not in record and ("image" in record or "video" in record):
+            return False  # LLaVA's singular image / video keys
         return isinstance(record.get(self.columns["messages"]), list)
 
     def read(self, record: Any) -> Sample:
@@ -69,9 +75,15 @@ class ShareGPT(Format):
         if messages and messages[0].get("role") == "system":
             out[self.columns["system"]] = messages.pop(0).get("content")
         turns = []
-        for m in messages:
+        for i, m in enumerate(messages):
             if m.get("role") not in self.from_role:
                 raise RecordError("bad_roles", f"ShareGPT rows hold no {m.get('role')!r} turns")
+            if m["role"] not in _POSITION_ROLES[i % 2]:  # LLaMA-Factory drops such rows ("Invalid role tag")
+                raise RecordError(
+                    "bad_roles",
+                    f"turn {i + 1} is {m['role']!r}; LLaMA-Factory's ShareGPT rows alternate user/observation (odd turns) "
+                    "and assistant/function_call (even turns): merge consecutive turns of one side first",
+                )
             turns.append({self.tags["role_tag"]: self.from_role[m["role"]], self.tags["content_tag"]: m.get("content")})
         out[self.columns["messages"]] = turns
         if sample.images:

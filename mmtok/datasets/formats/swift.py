@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..sample import RecordError, Sample
+from ..sample import ROLES, RecordError, Sample
 from . import FORMATS, Format, media_list, require_list
 
 QUERY_KEYS = ("query", "prompt", "input", "instruction", "question", "problem")
@@ -38,6 +38,7 @@ def _objects(record: dict) -> dict | None:
 @FORMATS.register("swift", aliases=("ms-swift", "messages"))
 class SwiftMessages(Format):
     name = "swift"
+    holds_objects = True
     description = 'ms-swift standard rows: {"messages": [{"role", "content"}], "images", "videos", "objects"}'
 
     def detect(self, record: dict) -> bool:
@@ -48,8 +49,10 @@ class SwiftMessages(Format):
             raise RecordError("bad_format", f"a record must be a JSON object, got {type(record).__name__}")
         messages = []
         for i, message in enumerate(require_list(record, "messages")):
-            if not isinstance(message, dict):
+            if not isinstance(message, dict) or "role" not in message or "content" not in message:
                 raise RecordError("bad_format", f"message {i} must be an object with 'role' and 'content'")
+            if message["role"] not in ROLES:  # ms-swift's _check_messages
+                raise RecordError("bad_roles", f"message {i} has role {message['role']!r}; ms-swift knows {', '.join(ROLES)}")
             messages.append(message)
         extra = {k: v for k, v in record.items() if k not in ("messages",) + _MEDIA_KEYS}
         return Sample(
@@ -83,14 +86,24 @@ def _first(record: dict, keys: tuple[str, ...]) -> tuple[str | None, Any]:
 @FORMATS.register("swift-query", aliases=("query-response", "swift-qr"))
 class SwiftQuery(Format):
     name = "swift-query"
+    holds_objects = True
     description = 'ms-swift query-response rows: {"system", "query", "response", "history": [[q, r], ...]}'
 
     def detect(self, record: dict) -> bool:
+        if "instruction" in record and "input" in record:
+            return False  # alpaca's
         return _first(record, QUERY_KEYS)[0] is not None and _first(record, RESPONSE_KEYS)[0] is not None
+
+    @staticmethod
+    def _not_alpaca(record: dict) -> None:
+        # ms-swift's AutoPreprocessor reads instruction + input as alpaca (the two joined), never as a query
+        if "instruction" in record and "input" in record:
+            raise RecordError("bad_format", "a record with 'instruction' and 'input' is an alpaca record; read it with --format alpaca")
 
     def read(self, record: Any) -> Sample:
         if not isinstance(record, dict):
             raise RecordError("bad_format", f"a record must be a JSON object, got {type(record).__name__}")
+        self._not_alpaca(record)
         qkey, query = _first(record, QUERY_KEYS)
         rkey, response = _first(record, RESPONSE_KEYS)
         if qkey is None or rkey is None:
