@@ -49,6 +49,11 @@ def add_dataset_options(p: argparse.ArgumentParser) -> None:
         help="the dataset format: swift, swift-query, llava, sharegpt, alpaca, ... (default: detected per record)",
     )  # fmt: skip
     p.add_argument("--root", default=None, metavar="DIR", help="folder media paths are relative to (default: the dataset file's folder)")
+    p.add_argument(
+        "--name", default=None, metavar="NAME",
+        help="DATASET is LLaMA-Factory's dataset_info.json (or its folder): the entry to use; it sets the file, the "
+        "format with its column/tag names, and the media folder",
+    )  # fmt: skip
     p.add_argument("--json", action="store_true", help="machine-readable summary on stdout")
     p.add_argument("--workers", type=int, default=1, metavar="N", help="work on N cores at once (0: every core; default 1); same output")
     p.add_argument(
@@ -57,6 +62,38 @@ def add_dataset_options(p: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     p.add_argument("--batch-size", type=int, default=256, metavar="N", help="records per batch handed to a worker (default 256)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr (it shows only on a terminal anyway)")
+
+
+def resolve_dataset(args: argparse.Namespace) -> None:
+    """Resolve DATASET, --name, --format and --root in place: args.dataset becomes the data file,
+    args.format / args.format_options its format, args.root the absolute media folder."""
+    import os
+
+    from ..datasets.dataset_info import is_dataset_info, load_dataset_info
+    from ..datasets.source import dataset_root
+    from ..errors import InvalidOptionError
+
+    args.format_options = None
+    if is_dataset_info(args.dataset):
+        if not args.name:
+            names = ", ".join(e.name for e in load_dataset_info(args.dataset)) or "(no local entries)"
+            raise InvalidOptionError(f"{args.dataset} is a dataset_info.json: pass --name (local entries: {names})")
+        entries = load_dataset_info(args.dataset, args.name)
+        if len(entries) != 1:
+            raise InvalidOptionError("--name takes one dataset here; run the command once per dataset")
+        entry = entries[0]
+        fmt = args.format or entry.format_name
+        args.format_options = entry.format_options if fmt == entry.format_name else None
+        args.dataset, args.format = entry.file, fmt
+        args.root = os.path.abspath(args.root) if args.root else entry.root
+        return
+    if args.name:
+        raise InvalidOptionError("--name is for a dataset_info.json DATASET; this is a data file")
+    args.root = dataset_root(args.dataset, args.root)
+    if args.format is not None:
+        from ..datasets.formats import get_format
+
+        get_format(args.format)  # an unknown name fails here, once, naming the known ones
 
 
 def run_options(args: argparse.Namespace) -> dict:
@@ -102,7 +139,6 @@ def add_validate_parser(data_sub) -> None:
 def run_validate(args: argparse.Namespace) -> int:
     from ..datasets.runner import run
     from ..datasets.sample import REASONS
-    from ..datasets.source import dataset_root
     from ..datasets.task import RecordTask
     from ..errors import InvalidOptionError
 
@@ -111,13 +147,10 @@ def run_validate(args: argparse.Namespace) -> int:
         raise InvalidOptionError("--max-length needs --model: the length is counted with a model's tokens (e.g. --model qwen2-vl)")
     if args.max_length is not None and args.max_length < 1:
         raise InvalidOptionError(f"--max-length must be a positive number of tokens; got {args.max_length}")
-    if args.format is not None:
-        from ..datasets.formats import get_format
-
-        get_format(args.format)  # an unknown name fails here, once, naming the known ones
+    resolve_dataset(args)
     processor_options = {k: v for k, v in (("min_pixels", args.min_pixels), ("max_pixels", args.max_pixels)) if v is not None}
     task = RecordTask(
-        models=models, fmt=args.format, root=dataset_root(args.dataset, args.root), max_length=args.max_length,
+        models=models, fmt=args.format, format_options=args.format_options, root=args.root, max_length=args.max_length,
         media=args.media, processor_options=processor_options or None,
     )  # fmt: skip
     result = run(args.dataset, task, out_dir=args.out, resume=not args.no_resume, **run_options(args))

@@ -36,7 +36,6 @@ def add_parsers(sub) -> None:
     p.add_argument("--from", dest="format", default=None, metavar="F", help="the input format (same as --format; default: detected per record)")
     p.add_argument("--to", required=True, metavar="F", help="the output format: swift, swift-query, llava, sharegpt or alpaca")
     p.add_argument("--out", required=True, metavar="FILE", help="the converted records (JSONL); rejects go to FILE.rejects.jsonl")
-    p.add_argument("--name", default=None, metavar="NAME", help="with a dataset_info.json as DATASET: the dataset entry to convert")
     p.add_argument("--model", default=None, metavar="M", help="write grounding boxes as this model's text (qwen-vl, qwen2-vl, qwen2.5-vl, qwen3-vl)")
     p.add_argument("--boxes", choices=BOXES, default="auto",
                    help="auto: keep objects where the output format holds them, else write --model's text (default); "
@@ -52,44 +51,21 @@ def add_parsers(sub) -> None:
     p.set_defaults(run=run_convert)
 
 
-def resolve_dataset(args: argparse.Namespace) -> tuple[str, str | None, dict | None, str]:
-    """(data file, format name, format options, media root) from DATASET, --name, --format, --root."""
-    from ..datasets.dataset_info import is_dataset_info, load_dataset_info
-    from ..datasets.source import dataset_root
-    from ..errors import InvalidOptionError
-
-    if is_dataset_info(args.dataset):
-        if not args.name:
-            names = ", ".join(e.name for e in load_dataset_info(args.dataset)) or "(no local entries)"
-            raise InvalidOptionError(f"{args.dataset} is a dataset_info.json: pass --name (local entries: {names})")
-        entries = load_dataset_info(args.dataset, args.name)
-        if len(entries) != 1:
-            raise InvalidOptionError("--name takes one dataset here; convert them one at a time")
-        entry = entries[0]
-        fmt = args.format or entry.format_name
-        options = entry.format_options if fmt == entry.format_name else None
-        return entry.file, fmt, options, os.path.abspath(args.root) if args.root else entry.root
-    if args.name:
-        raise InvalidOptionError("--name is for a dataset_info.json DATASET; this is a data file")
-    return args.dataset, args.format, None, dataset_root(args.dataset, args.root)
-
-
 def run_convert(args: argparse.Namespace) -> int:
     from ..datasets.formats import get_format
     from ..datasets.runner import run
     from ..errors import InvalidOptionError
-    from .data import run_options
+    from .data import resolve_dataset, run_options
 
     get_format(args.to)  # unknown names fail here, once
-    if args.format is not None:
-        get_format(args.format)
     if args.boxes == "model" and not args.model:
         raise InvalidOptionError("--boxes model needs --model: the model whose grounding text to write (e.g. qwen2-vl)")
     if args.model:
         from ..sequence.grounding import convention
 
         convention(args.model)  # a model without a grounding convention fails here, naming the known ones
-    dataset, fmt, format_options, root = resolve_dataset(args)
+    resolve_dataset(args)
+    dataset, fmt, format_options, root = args.dataset, args.format, args.format_options, args.root
     out = os.path.abspath(args.out)
     if out == os.path.abspath(dataset):
         raise InvalidOptionError(f"--out {args.out} is the input dataset; write the converted records to another file")
@@ -118,12 +94,12 @@ def run_convert(args: argparse.Namespace) -> int:
 def make_task(*, fmt, format_options, root, media, output_format, convert_options):
     """The task for a conversion: a RecordTask that hands convert_options (model, boxes, bbox_format,
     min_pixels, max_pixels) to convert_record."""
-    from ..datasets.convert import ConvertTask
+    from ..datasets.task import RecordTask
 
-    return ConvertTask(
+    return RecordTask(
         fmt=fmt, format_options=format_options, root=root, media=media, output_format=output_format,
         convert_options=convert_options,
     )  # fmt: skip
 
 
-__all__ = ["add_parsers", "make_task", "resolve_dataset", "run_convert"]
+__all__ = ["add_parsers", "make_task", "run_convert"]

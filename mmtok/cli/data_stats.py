@@ -64,15 +64,12 @@ def _measure_options(p: argparse.ArgumentParser) -> None:
 
 
 def _task(args: argparse.Namespace, models: list[str], max_length: int | None = None):
-    from ..datasets.source import dataset_root
     from ..datasets.task import RecordTask
+    from .data import resolve_dataset
 
-    if args.format is not None:
-        from ..datasets.formats import get_format
-
-        get_format(args.format)  # an unknown name fails here, naming the known ones
+    resolve_dataset(args)
     return RecordTask(
-        models=models, fmt=args.format, root=dataset_root(args.dataset, args.root), max_length=max_length,
+        models=models, fmt=args.format, format_options=args.format_options, root=args.root, max_length=max_length,
         media="header", processor_options=_processor_options(args) or None,
     )  # fmt: skip
 
@@ -107,7 +104,8 @@ def run_stats(args: argparse.Namespace) -> int:
     keep = tuple(f"{m}/{kind}_tokens" for m in models for kind in ("text", "visual", "total"))
     if args.suggest_max_pixels is not None:
         keep += ("image_sizes", "n_images", "n_videos")
-    result = run(args.dataset, _task(args, models), keep_columns=keep, **run_options(args))
+    task = _task(args, models)  # resolves args.dataset first (a dataset_info.json entry)
+    result = run(args.dataset, task, keep_columns=keep, **run_options(args))
     stats = compare(result.columns, models, args.max_length)
     summary = {"records": result.records, "rejected": result.rejected, "by_reason": dict(result.by_reason), "models": [s.to_dict() for s in stats]}
     if args.suggest_max_pixels is not None:
@@ -192,7 +190,8 @@ def run_pack(args: argparse.Namespace) -> int:
     _check_positive("--max-images-per-pack", args.max_images_per_pack)
     total_key = f"{model}/total_tokens"
     keep = ("line", "ok", "reasons", total_key, "n_images")
-    result = run(args.dataset, _task(args, models, args.max_length), keep_columns=keep, **run_options(args))
+    task = _task(args, models, args.max_length)  # resolves args.dataset first
+    result = run(args.dataset, task, keep_columns=keep, **run_options(args))
     columns = result.columns
     rejects: dict[int, list[dict]] = {}
     lines, lengths, images = [], [], []
@@ -200,7 +199,7 @@ def run_pack(args: argparse.Namespace) -> int:
         if not ok:
             rejects[line] = json.loads(reasons)
         elif total < 0:
-            rejects[line] = [{"code": "bad_format", "message": f"{model} cannot measure this record (e.g. a URL or a video it cannot read)"}]
+            rejects[line] = [{"code": "unmeasured", "message": f"{model} cannot measure this record (e.g. a URL or a video it cannot read)"}]
         else:
             lines.append(line)
             lengths.append(total)

@@ -250,27 +250,4 @@ def write_groundings(sample: Sample, objects: dict, model: str, *, root: str | N
     return out
 
 
-class ConvertTask(RecordTask):
-    """A RecordTask (mmtok.datasets.task) whose conversion passes all of convert_record's options:
-    convert_options = {"model", "boxes", "bbox_format", "min_pixels", "max_pixels"} (RecordTask itself
-    passes the first measured model and the root). Picklable, as RecordTask."""
-
-    def __init__(self, *, convert_options: dict | None = None, **kwargs):
-        super().__init__(**kwargs)
-        self.convert_options = dict(convert_options or {})
-
-    def describe(self) -> str:
-        """What identifies the task when a run resumes (mmtok.datasets.runner.task_key)."""
-        keys = ("models", "fmt", "format_options", "root", "max_length", "media", "processor_options", "output_format", "convert_options")
-        return repr({k: getattr(self, k) for k in keys})
-
-    def _convert(self, sample: Sample, row: dict) -> list:
-        try:
-            converted = convert_record(sample, self.output_format, root=self.checker.root, **self.convert_options)
-        except RecordError as e:
-            return [e.problem]
-        row["output"] = json.dumps(converted, ensure_ascii=False)
-        return []
-
-
-__all__ = ["BOXES", "ConvertTask", "GroundingModelNeededError", "check_objects", "convert_record", "model_coords", "write_groundings"]
+__all__ = ["BOXES", "GroundingModelNeededError", "check_objects", "convert_record", "model_coords", "write_groundings"]

@@ -112,7 +112,7 @@ def plan_packs(
     rejected, items = [], []
     for i, n in enumerate(lengths):
         if n < 0:
-            rejected.append((i, "bad_format", "the sample's length could not be measured"))
+            rejected.append((i, "unmeasured", "the sample's length could not be measured"))
         elif n > max_length:
             rejected.append((i, "too_long", f"{n:,} tokens is over max_length {max_length:,}"))
         elif image_counts is not None and image_counts[i] > max_images_per_pack:

@@ -32,6 +32,8 @@ REASONS = {
     "bad_bbox": "a grounding box is out of range, malformed, or has an unknown bbox_type",
     "path_escape": "a media path points outside the dataset root",
     "too_long": "the sample's length with expanded visual tokens is over max_length",
+    "unprocessable_media": "an image the model's processor refuses (an aspect ratio over 200, too small to resize, ...)",
+    "unmeasured": "the sample's length could not be computed for the model (a URL image, a model without a chat template)",
 }
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..errors import MmtokError
+from ..errors import AspectRatioError, EmptyImageError, ImageTooLargeError, MmtokError
 from .checks import _TOOL_ROLES, MediaChecker, check_objects, check_roles, check_tags, check_turns
 from .measure import Lengths, Measurer
 from .sample import Problem, RecordError, Sample
@@ -42,12 +42,16 @@ class RecordTask:
         media: str = "decode",
         processor_options: dict | None = None,
         output_format: str | None = None,
+        convert_options: dict | None = None,
     ):
         self.models = list(models or ())
         self.fmt, self.format_options = fmt, dict(format_options or {})
         self.root, self.max_length, self.media = root, max_length, media
         self.processor_options = dict(processor_options or {})
         self.output_format = output_format
+        #: convert_record's options (model, boxes, bbox_format, min_pixels, max_pixels); model defaults
+        #: to the first measured model
+        self.convert_options = dict(convert_options or {})
         self.checker = MediaChecker(root, media)
         self.measurers = [Measurer(m, **self.processor_options) for m in self.models]
         self._format = None
@@ -72,7 +76,7 @@ class RecordTask:
         settings = {
             "models": self.models, "fmt": self.fmt, "format_options": self.format_options, "root": self.checker.root,
             "max_length": self.max_length, "media": self.media, "processor_options": self.processor_options,
-            "output_format": self.output_format,
+            "output_format": self.output_format, "convert_options": self.convert_options,
         }  # fmt: skip
         return json.dumps(settings, sort_keys=True, default=repr)
 
@@ -172,6 +176,9 @@ class RecordTask:
                 continue
             try:
                 lengths = measurer.measure(measured, self.checker.root)
+            except (AspectRatioError, EmptyImageError, ImageTooLargeError) as e:  # the processor refuses it
+                problems.append(Problem("unprocessable_media", f"{model}: {e}"))
+                continue
             except MmtokError:
                 continue  # not measurable for this model (no chat template, URL media, ...): -1
             row[f"{model}/text_tokens"], row[f"{model}/visual_tokens"] = lengths.text, lengths.visual
@@ -196,9 +203,8 @@ class RecordTask:
         from .convert import convert_record
 
         try:
-            converted = convert_record(
-                sample, self.output_format, model=self.models[0] if self.models else None, root=self.checker.root
-            )
+            options = {"model": self.models[0] if self.models else None, **self.convert_options}
+            converted = convert_record(sample, self.output_format, root=self.checker.root, **options)
         except RecordError as e:
             return [e.problem]
         row["output"] = converted if isinstance(converted, str) else json.dumps(converted, ensure_ascii=False)

@@ -111,3 +111,17 @@ def test_validate_bad_options(capsys, tmp_path, dataset):
     assert code == 2 and "no progress.json" in err
     code, _, err = run(capsys, "data")
     assert code == 2 and "validate" in err
+
+
+def test_validate_rejects_an_image_the_processor_refuses(capsys, tmp_path):
+    """An aspect ratio over 200: transformers' smart_resize raises for it, so training would fail;
+    validate says so up front with its own reason code."""
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize
+
+    Image.new("RGB", (4000, 16), "white").save(tmp_path / "strip.png")
+    with pytest.raises(ValueError):
+        smart_resize(16, 4000, factor=28, min_pixels=3136, max_pixels=12845056)
+    path = tmp_path / "d.jsonl"
+    path.write_text(swift(["strip.png"], "<image>Read it.") + "\n")
+    code, out, _ = run(capsys, "data", "validate", str(path), "--model", "qwen2-vl", "--json")
+    assert code == 1 and json.loads(out)["by_reason"] == {"unprocessable_media": 1}

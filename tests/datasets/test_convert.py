@@ -22,7 +22,8 @@ from PIL import Image
 
 from mmtok.cli.main import main
 from mmtok.datasets import RecordError, get_format
-from mmtok.datasets.convert import ConvertTask, GroundingModelNeededError, convert_record
+from mmtok.datasets.convert import GroundingModelNeededError, convert_record
+from mmtok.datasets.task import RecordTask
 
 SWIFT = get_format("swift")
 
@@ -304,7 +305,7 @@ def test_cli_boxes_model_needs_model(tmp_path, capsys):
 
 
 def test_convert_task_pickles_and_converts(worked_dir):
-    task = ConvertTask(root=worked_dir, media="none", output_format="sharegpt", convert_options={"model": "qwen2.5-vl", "bbox_format": "legacy"})
+    task = RecordTask(root=worked_dir, media="none", output_format="sharegpt", convert_options={"model": "qwen2.5-vl", "bbox_format": "legacy"})
     task = pickle.loads(pickle.dumps(task))
     out = task({"line": [1], "text": [json.dumps(WORKED)]})
     assert out["ok"] == [True]
