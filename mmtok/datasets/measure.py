@@ -98,9 +98,20 @@ class Measurer:
     def __init__(self, model: str, **options):
         self.model, self.options = model, options
         self._processor = None
+        self._plans: dict = {}  # (height, width) -> plan: datasets reuse sizes, and planning is pure
 
     def __getstate__(self):
-        return {"model": self.model, "options": self.options, "_processor": None}
+        return {"model": self.model, "options": self.options, "_processor": None, "_plans": {}}
+
+    def _plan(self, source: Any):
+        if isinstance(source, tuple):
+            plan = self._plans.get(source)
+            if plan is None:
+                if len(self._plans) > 65536:
+                    self._plans.clear()
+                plan = self._plans[source] = self.processor.family.plan(source)
+            return plan
+        return self.processor.family.plan(source)
 
     @property
     def processor(self):
@@ -116,7 +127,7 @@ class Measurer:
         processor = self.processor
         messages = to_messages(sample, root)
         rendered, sources, video_sources = processor._render([messages], False, {})
-        plans = [processor.family.plan(source) for source in sources]
+        plans = [self._plan(source) for source in sources]
         video_plans = [processor.family.plan_video(source) for source in video_sources]
         ids, marks = next(processor._sequences(rendered, plans, video_plans))
         spans = [(m[1].kind, m[1].index, m[2], m[3]) for m in marks if m[0] == "media"]
