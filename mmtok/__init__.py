@@ -16,11 +16,12 @@ __version__ = "0.1.0"
 __all__ = ["get_tokenizer", "get_processor", "plan_image", "model_names", "tokenizer_names", "errors"]
 
 
-def get_tokenizer(name_or_path: str):
-    """A text tokenizer by registered name ("qwen2", "cl100k_base", ...) or a local tokenizer.json path."""
+def get_tokenizer(name_or_path, **options):
+    """A text tokenizer by registered name ("qwen2", "cl100k_base", ...) or a local vocabulary file
+    (tokenizer.json, vocab.json + merges.txt, SentencePiece .model, .tiktoken; see mmtok.text.get_tokenizer)."""
     from .text import get_tokenizer as _get
 
-    return _get(name_or_path)
+    return _get(name_or_path, **options)
 
 
 def tokenizer_names() -> list[str]:

@@ -13,7 +13,7 @@ import binascii
 import hashlib
 from pathlib import Path
 
-from ..errors import VocabFileError
+from ..errors import InvalidOptionError, VocabFileError
 
 
 def read_tiktoken_ranks(path: str | Path, *, sha256: str | None, fix: str) -> dict[bytes, int]:
@@ -46,3 +46,31 @@ def read_tiktoken_ranks(path: str | Path, *, sha256: str | None, fix: str) -> di
                 str(path), f"line {lineno} is not 'base64-token rank' ({line[:60]!r}); {fix}"
             ) from None
     return ranks
+
+
+def load_tiktoken_file(
+    path: str | Path,
+    *,
+    pattern: str = "cl100k",
+    special_tokens: dict[str, int] | None = None,
+    nfc: bool = False,
+):
+    """A TiktokenTokenizer over any `.tiktoken` rank file. A rank file holds no pre-tokenizer regex,
+    so `pattern` says which one (a name from mmtok.text.patterns or a regex); the default is
+    cl100k_base's, right for cl100k-era vocabularies (Llama 3 uses the same), wrong for Qwen
+    ("qwen") or o200k ("o200k"). `special_tokens` (spelling -> id) default to none."""
+    from .patterns import get_pattern
+    from .tiktoken_tokenizer import TiktokenTokenizer
+
+    ranks = read_tiktoken_ranks(path, sha256=None, fix="pass a .tiktoken file (one 'base64-token rank' per line)")
+    if not ranks:
+        raise VocabFileError(str(path), "holds no ranks; pass a .tiktoken file (one 'base64-token rank' per line)")
+    specials = dict(special_tokens or {})
+    clash = sorted(set(specials.values()) & set(ranks.values()))
+    if clash:
+        raise VocabFileError(str(path), f"special-token ids {clash[:5]} are ranks of regular tokens; give ids from {len(ranks)} on")
+    regex = get_pattern(pattern)
+    try:
+        return TiktokenTokenizer(Path(path).name, pattern=regex, ranks=ranks, special_tokens=specials, nfc=nfc)
+    except ValueError as e:  # tiktoken's regex engine rejects the pattern
+        raise InvalidOptionError(f"pattern {regex!r} is not a regex tiktoken accepts ({e})") from None

@@ -79,7 +79,7 @@ class TokenizerJson(TextTokenizer):
         self._id_limit = max([self.n_vocab - 1, *added]) + 1
         decoder = spec.get("decoder") or {}
         model = spec["model"] if isinstance(spec["model"], dict) else {}
-        byte_level = decoder.get("type") == "ByteLevel" and model.get("type") == "BPE"
+        byte_level = decoder.get("type") == "ByteLevel" and model.get("type") in ("BPE", "Unigram")
         if byte_level:
             self._to_unicode = bytes_to_unicode()
             self._to_byte = {c: b for b, c in self._to_unicode.items()}
