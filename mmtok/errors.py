@@ -301,3 +301,14 @@ class ResizedTooSmallError(AspectRatioError):
             f"resized to {resized[0]} x {resized[1]} px, and the reference needs at least {minimum} px per side; "
             "crop or pad the image before tokenizing it",
         )
+
+
+# --- text files -----------------------------------------------------------------------------------
+
+
+class TextFileError(MmtokError, ValueError):
+    """A text file that cannot be counted or shown (unreadable, or not UTF-8). `path` names it."""
+
+    def __init__(self, path: str, message: str):
+        self.path = path
+        super().__init__(f"{path}: {message}")

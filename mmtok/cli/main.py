@@ -10,9 +10,9 @@ import sys
 
 from .. import __version__
 from ..errors import MmtokError
-from . import count, data, ground, models, tokenize
+from . import count, data, ground, lineage, models, text, tokenize
 
-COMMANDS = (tokenize, count, ground, models, data)
+COMMANDS = (tokenize, count, ground, models, data, text, lineage)
 
 
 def build_parser() -> argparse.ArgumentParser:
