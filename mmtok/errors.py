@@ -274,6 +274,12 @@ class TruncationError(MmtokError, ValueError):
         )
 
 
+class ImageTokenSpanError(InvalidOptionError):
+    """A token sequence whose discrete-image span (image start ... image end, mmtok.discrete.sequence)
+    cannot be read back: unclosed, empty, a code or marker outside a span, a text token inside one,
+    or a size prefix / row structure that does not match the codes."""
+
+
 class ProviderRejectsImageError(ImageError):
     """An image an API provider documents it rejects (e.g. Anthropic: over 8000 x 8000 px), so it has no count."""
 

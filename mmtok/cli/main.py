@@ -10,9 +10,9 @@ import sys
 
 from .. import __version__
 from ..errors import MmtokError
-from . import count, data, ground, lineage, models, text, tokenize
+from . import count, data, discrete, ground, lineage, models, text, tokenize
 
-COMMANDS = (tokenize, count, ground, models, data, text, lineage)
+COMMANDS = (tokenize, count, ground, models, data, text, lineage, discrete)
 
 
 def build_parser() -> argparse.ArgumentParser:
