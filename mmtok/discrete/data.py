@@ -2,7 +2,7 @@
 
 `--builtin photos` follows the CPU benchmark protocol of the research brief (discrete.md A11): crops
 of the photos that ship inside scikit-image (``skimage.data``; gray photos replicated to three
-channels) for training, and crops of scikit-learn's two sample photos (``load_sample_images``:
+channels; at full and 1/2 scale) for training, and crops of scikit-learn's two sample photos (``load_sample_images``:
 china.jpg, flower.jpg) as the held-out set, so test crops come from images the model never saw.
 
 `--images DIR` uses the image files of a folder (recursive, sorted by path); every fifth file
@@ -23,11 +23,16 @@ from ..errors import InvalidOptionError, MissingDependencyError, NotAnImageError
 
 __all__ = ["CropSet", "builtin_photos", "folder_images", "random_crops", "load_crops", "to_tensor", "read_image"]
 
-#: skimage.data photos used for training (all ship in the wheel; synthetic images left out)
+#: skimage.data images used for training (all ship in the wheel and load offline; binary and synthetic
+#: ones left out); stereo_motorcycle gives its two views, lfw_subset its 200 25 x 25 faces as one mosaic
 TRAIN_PHOTOS = (
     "astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry", "retina",
     "camera", "brick", "grass", "gravel", "moon", "coins", "cell", "clock",
+    "colorwheel", "logo", "page", "text", "microaneurysms", "stereo_motorcycle", "lfw_subset",
 )
+#: training images are also cropped at these downscalings (1/2: more content per crop), where the
+#: shorter side stays >= 48 px; held-out crops are always at full scale
+TRAIN_SCALES = (1, 2)
 #: scikit-learn sample photos held out for evaluation
 HELD_OUT_PHOTOS = ("china.jpg", "flower.jpg")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
@@ -65,7 +70,16 @@ def builtin_photos() -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         from sklearn.datasets import load_sample_image
     except ImportError:
         raise MissingDependencyError("scikit-learn", "the builtin photos (--builtin photos)", "discrete") from None
-    train = {name: _rgb(getattr(skimage.data, name)()) for name in TRAIN_PHOTOS}
+    train = {}
+    for name in TRAIN_PHOTOS:
+        image = getattr(skimage.data, name)()
+        if name == "stereo_motorcycle":
+            train[f"{name}_left"], train[f"{name}_right"] = _rgb(image[0]), _rgb(image[1])
+        elif name == "lfw_subset":  # (200, 25, 25) floats in [0, 1] -> a 10 x 20 mosaic, 250 x 500
+            faces = (np.asarray(image) * 255 + 0.5).astype(np.uint8)
+            train[name] = _rgb(faces.reshape(10, 20, 25, 25).transpose(0, 2, 1, 3).reshape(250, 500))
+        else:
+            train[name] = _rgb(image)
     held = {name: _rgb(load_sample_image(name)) for name in HELD_OUT_PHOTOS}
     return train, held
 
@@ -108,6 +122,21 @@ def _fit(image: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(Image.fromarray(image).resize(new, Image.Resampling.BICUBIC))
 
 
+def downscaled(images: list[np.ndarray], scales=TRAIN_SCALES, min_side: int = 48) -> list[np.ndarray]:
+    """The images at each scale 1/f of `scales` (box filter), skipping any whose shorter side would drop below `min_side`."""
+    from PIL import Image
+
+    out = []
+    for f in scales:
+        for image in images:
+            h, w = image.shape[:2]
+            if f == 1:
+                out.append(image)
+            elif min(h, w) // f >= min_side:
+                out.append(np.asarray(Image.fromarray(image).resize((w // f, h // f), Image.Resampling.BOX)))
+    return out
+
+
 def random_crops(images: list[np.ndarray], n: int, size: int, seed: int) -> np.ndarray:
     """`n` crops of size x size: the image is drawn uniformly, then the position; seeded, deterministic."""
     if not images:
@@ -147,8 +176,9 @@ def load_crops(
         train_items, held_items = list(train.items()), list(held.items())
     else:
         train_items, held_items = split_folder(folder_images(source))
+    train_images = downscaled([a for _, a in train_items]) if n_train else []
     return CropSet(
-        train=random_crops([a for _, a in train_items], n_train, size, seed),
+        train=random_crops(train_images, n_train, size, seed) if n_train else np.empty((0, size, size, 3), np.uint8),
         test=random_crops([a for _, a in held_items], n_test, size, seed + 1),
         train_sources=[name for name, _ in train_items],
         test_sources=[name for name, _ in held_items],
@@ -183,3 +213,44 @@ def square(image: np.ndarray, size: int) -> np.ndarray:
     if side == size:
         return np.ascontiguousarray(cropped)
     return np.asarray(Image.fromarray(cropped).resize((size, size), Image.Resampling.BICUBIC))
+
+
+_YIQ = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+_YIQ_INV = np.linalg.inv(_YIQ)
+
+
+def colour_jitter(batch: np.ndarray, rng) -> np.ndarray:
+    """Each crop with a random colour transform: per-channel gains in [0.8, 1.2] (tints gray photos),
+    a hue rotation by any angle and a saturation scale in [0.5, 1.5] (in YIQ), contrast in [0.8, 1.2]
+    and a brightness shift in [-0.1, 0.1]; clipped to [0, 255]."""
+    n = len(batch)
+    theta, sat = rng.uniform(-np.pi, np.pi, n), rng.uniform(0.5, 1.5, n)
+    gains, contrast, bright = rng.uniform(0.8, 1.2, (n, 3)), rng.uniform(0.8, 1.2, n), rng.uniform(-0.1, 0.1, n)
+    rot = np.zeros((n, 3, 3))
+    rot[:, 0, 0] = 1
+    rot[:, 1, 1] = rot[:, 2, 2] = sat * np.cos(theta)
+    rot[:, 2, 1] = sat * np.sin(theta)
+    rot[:, 1, 2] = -rot[:, 2, 1]
+    m = contrast[:, None, None] * (_YIQ_INV @ rot @ _YIQ) * gains[:, None, :]  # x -> M (gains * x)
+    x = np.einsum("bhwc,bdc->bhwd", batch.astype(np.float32), m.astype(np.float32)) + (255 * bright[:, None, None, None]).astype(np.float32)
+    return (np.clip(x, 0, 255) + 0.5).astype(np.uint8)
+
+
+def rotate_flip(batch: np.ndarray, rng) -> np.ndarray:
+    """Each crop under one of the 8 symmetries of the square (k x 90-degree rotation, maybe mirrored)."""
+    k, flip = rng.integers(0, 4, len(batch)), rng.random(len(batch)) < 0.5
+    out = np.empty_like(batch)
+    for r in range(4):
+        for f in (False, True):
+            sel = (k == r) & (flip == f)
+            if sel.any():
+                turned = np.rot90(batch[sel], r, axes=(1, 2))
+                out[sel] = turned[:, :, ::-1] if f else turned
+    return out
+
+
+def augmented(batch: np.ndarray, rng) -> np.ndarray:
+    """Training augmentation: colour_jitter, then rotate_flip. The training photos lack colours of the
+    held-out ones (the teal and dark greens of china.jpg / flower.jpg; 10 of the skimage images are
+    gray), and a codebook that never saw them maps them to the nearest training colour."""
+    return rotate_flip(colour_jitter(batch, rng), rng)

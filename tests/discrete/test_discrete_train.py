@@ -141,19 +141,25 @@ def test_foreign_files_are_not_checkpoints(tmp_path):
         load_model(str(tmp_path / "other.safetensors"))
 
 
-def test_augmentation_permutes_channels_and_flips_whole_crops(crops):
-    import itertools
+def test_augmentation_is_seeded_and_rotates_flips_and_recolours_whole_crops(crops):
+    from mmtok.discrete.data import colour_jitter, rotate_flip
 
-    batch = crops.train[:64]
-    out = augmented(batch.copy(), np.random.default_rng(0))
+    batch = crops.train[:64].copy()
+    out = augmented(batch, np.random.default_rng(0))
+    assert out.shape == batch.shape and out.dtype == np.uint8 and np.array_equal(batch, crops.train[:64])
+    assert np.array_equal(out, augmented(batch, np.random.default_rng(0)))  # same seed, same crops
+    assert not np.array_equal(out, augmented(batch, np.random.default_rng(1)))
+    turned = rotate_flip(batch, np.random.default_rng(0))
     seen = set()
-    for original, new in zip(batch, out):
-        matches = [
-            (order, flip)
-            for order in itertools.permutations(range(3))
-            for flip in (False, True)
-            if np.array_equal((original[:, ::-1] if flip else original)[..., list(order)], new)
-        ]
-        assert matches, "each crop is its original with channels reordered and maybe mirrored"
+    for original, new in zip(batch, turned):
+        matches = [(k, f) for k in range(4) for f in (False, True)
+                   if np.array_equal(np.rot90(original, k)[:, ::-1] if f else np.rot90(original, k), new)]
+        assert matches, "each crop is its original rotated by k x 90 degrees and maybe mirrored"
         seen.add(matches[0])
-    assert len(seen) > 6  # both flips and several channel orders occur in 64 crops
+    assert len(seen) >= 6
+    gray = np.repeat(batch[..., :1], 3, axis=3)
+    tinted = colour_jitter(gray, np.random.default_rng(0))
+    assert (tinted[..., 0] != tinted[..., 1]).mean() > 0.5  # gray crops come out coloured
+    # a colour transform is per crop: pixels equal in the input stay equal in the output
+    flat = np.zeros_like(batch) + 128
+    assert all(len(np.unique(c.reshape(-1, 3), axis=0)) == 1 for c in colour_jitter(flat, np.random.default_rng(0)))
