@@ -65,15 +65,20 @@ class SwiftMessages(Format):
 
     def write(self, sample: Sample) -> dict:
         out: dict = {"messages": [dict(m) for m in sample.messages]}
-        if sample.images:
-            out["images"] = list(sample.images)
-        if sample.videos:
-            out["videos"] = list(sample.videos)
-        if sample.objects is not None:
-            out["objects"] = sample.objects
-        for key, value in sample.extra.items():
-            out.setdefault(key, value)
-        return out
+        return _with_media(out, sample)
+
+
+def _with_media(out: dict, sample: Sample) -> dict:
+    """`out` with the sample's images, videos, objects and other keys, as both ms-swift forms write them."""
+    if sample.images:
+        out["images"] = list(sample.images)
+    if sample.videos:
+        out["videos"] = list(sample.videos)
+    if sample.objects is not None:
+        out["objects"] = sample.objects
+    for key, value in sample.extra.items():
+        out.setdefault(key, value)
+    return out
 
 
 def _first(record: dict, keys: tuple[str, ...]) -> tuple[str | None, Any]:
@@ -140,12 +145,4 @@ class SwiftQuery(Format):
         out["query"], out["response"] = pairs[-1]
         if len(pairs) > 1:
             out["history"] = pairs[:-1]
-        if sample.images:
-            out["images"] = list(sample.images)
-        if sample.videos:
-            out["videos"] = list(sample.videos)
-        if sample.objects is not None:
-            out["objects"] = sample.objects
-        for key, value in sample.extra.items():
-            out.setdefault(key, value)
-        return out
+        return _with_media(out, sample)
